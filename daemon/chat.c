@@ -1,0 +1,908 @@
+/*
+ * The chat service. Bytes go through the telnet filter and line framing,
+ * each line is cleaned, parsed and acted on. A line for a room is
+ * formatted once into a shared buffer: this worker queues it to its own
+ * members and posts one reference to each other worker with members there,
+ * so a sender's lines reach everyone in the order sent.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "chat.h"
+#include "hub.h"
+#include "log.h"
+#include "telnet.h"
+#include "text.h"
+#include "worker.h"
+
+#define READ_CHUNK       4096
+#define WHO_MAX          100 /* nicks listed by /who */
+#define ROOMS_MAX        100 /* rooms listed by /rooms */
+#define PING_TOKEN_MAX   64
+#define QUIT_MESSAGE_MAX 160
+
+struct local_room;
+
+struct chat_session {
+	struct nt_conn *c;
+	struct nt_hub_entry ent;
+	struct nt_telnet tn;
+	struct nt_line line;
+	uint8_t *linebuf;    /* max_line bytes while a line is partial */
+	struct nt_buf *pend; /* decoded input held back by flood control */
+	uint32_t pend_off;
+	uint64_t tokens; /* flood bucket, in thousandths of a line */
+	uint64_t tokens_at;
+	bool entered; /* registered in the hub */
+	bool gone;    /* the quit has been announced */
+	struct local_room *room;
+	struct chat_session *room_prev, *room_next;
+};
+
+/* this worker's members of one room */
+struct local_room {
+	struct nt_map_node node;
+	char name[NT_ROOM_MAX + 1];
+	struct chat_session *head;
+};
+
+struct nt_chat_worker {
+	struct chat_session **slot; /* session table for targeted delivery */
+	uint32_t n_slots;
+	uint32_t free_slot; /* first possibly free slot */
+	struct nt_map rooms;
+	uint8_t *clean; /* scratch for cleaned text: 3 * max_line */
+	size_t clean_cap;
+	bool *workers; /* scratch: which workers have members in a room */
+};
+
+/* ---- the command parser (pure) ---- */
+
+static const struct {
+	const char *name;
+	enum nt_chat_cmd cmd;
+	const char *usage;
+} commands[] = {
+    {"nick", NT_CHAT_NICK, "/nick NAME"},
+    {"join", NT_CHAT_JOIN, "/join ROOM"},
+    {"part", NT_CHAT_PART, "/part"},
+    {"rooms", NT_CHAT_ROOMS, "/rooms"},
+    {"who", NT_CHAT_WHO, "/who [ROOM]"},
+    {"msg", NT_CHAT_MSG, "/msg NICK TEXT"},
+    {"me", NT_CHAT_ME, "/me TEXT"},
+    {"ping", NT_CHAT_PING, "/ping [TOKEN]"},
+    {"help", NT_CHAT_HELP, "/help"},
+    {"quit", NT_CHAT_QUIT, "/quit [MESSAGE]"},
+};
+
+static size_t skip_spaces(const char *s, size_t i, size_t len)
+{
+	while (i < len && s[i] == ' ')
+		i++;
+	return i;
+}
+
+static size_t word_end(const char *s, size_t i, size_t len)
+{
+	while (i < len && s[i] != ' ')
+		i++;
+	return i;
+}
+
+void nt_chat_parse(const char *line, size_t len, struct nt_chat_line *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->cmd = NT_CHAT_SAY;
+	out->text = line;
+	out->text_len = len;
+	if (len == 0 || line[0] != '/')
+		return;
+	if (len >= 2 && line[1] == '/') {
+		out->text = line + 1; /* "//text" says "/text" */
+		out->text_len = len - 1;
+		return;
+	}
+	size_t e = word_end(line, 1, len);
+	out->name = line + 1;
+	out->name_len = e - 1;
+	out->cmd = NT_CHAT_UNKNOWN;
+	for (size_t i = 0; i < NT_ARRAY_SIZE(commands); i++)
+		if (strlen(commands[i].name) == out->name_len &&
+		    !strncasecmp(commands[i].name, out->name, out->name_len))
+			out->cmd = commands[i].cmd;
+	size_t t = skip_spaces(line, e, len);
+	out->text = line + t;
+	out->text_len = len - t;
+	size_t ae = word_end(line, t, len);
+	out->arg = line + t;
+	out->arg_len = ae - t;
+	size_t r = skip_spaces(line, ae, len);
+	out->rest = line + r;
+	out->rest_len = len - r;
+}
+
+const char *nt_chat_usage(enum nt_chat_cmd cmd)
+{
+	for (size_t i = 0; i < NT_ARRAY_SIZE(commands); i++)
+		if (commands[i].cmd == cmd)
+			return commands[i].usage;
+	return NULL;
+}
+
+/* ---- per-worker state ---- */
+
+static struct nt_chat_worker *chat_worker(struct nt_worker *w)
+{
+	if (w->chat)
+		return w->chat;
+	struct nt_chat_worker *cw = calloc(1, sizeof(*cw));
+	if (!cw)
+		return NULL;
+	nt_map_init(&cw->rooms);
+	cw->clean_cap = NT_TEXT_CLEAN_MAX((size_t)w->cfg->chat.max_line);
+	cw->clean = malloc(cw->clean_cap);
+	cw->workers = calloc(NT_MAX(w->n_peers, 1), sizeof(bool));
+	if (!cw->clean || !cw->workers) {
+		nt_chat_worker_free(cw);
+		return NULL;
+	}
+	return w->chat = cw;
+}
+
+void nt_chat_worker_free(struct nt_chat_worker *cw)
+{
+	if (!cw)
+		return;
+	free(cw->slot);
+	free(cw->clean);
+	free(cw->workers);
+	nt_map_free(&cw->rooms);
+	free(cw);
+}
+
+static int slot_take(struct nt_chat_worker *cw, struct chat_session *s)
+{
+	uint32_t i = cw->free_slot;
+
+	while (i < cw->n_slots && cw->slot[i])
+		i++;
+	if (i == cw->n_slots) {
+		uint32_t n = cw->n_slots ? cw->n_slots * 2 : 64;
+		void *p = realloc(cw->slot, n * sizeof(*cw->slot));
+		if (!p)
+			return -ENOMEM;
+		cw->slot = p;
+		memset(cw->slot + cw->n_slots, 0,
+		       (n - cw->n_slots) * sizeof(*cw->slot));
+		cw->n_slots = n;
+	}
+	cw->slot[i] = s;
+	cw->free_slot = i + 1;
+	s->ent.slot = i;
+	return 0;
+}
+
+static void slot_give(struct nt_chat_worker *cw, struct chat_session *s)
+{
+	cw->slot[s->ent.slot] = NULL;
+	if (s->ent.slot < cw->free_slot)
+		cw->free_slot = s->ent.slot;
+}
+
+static struct local_room *lroom_get(struct nt_chat_worker *cw, const char *name)
+{
+	struct nt_map_node *n = nt_map_get(&cw->rooms, name);
+	return n ? nt_container_of(n, struct local_room, node) : NULL;
+}
+
+static int lroom_add(struct nt_chat_worker *cw, struct chat_session *s,
+                     const char *name)
+{
+	struct local_room *r = lroom_get(cw, name);
+
+	if (!r) {
+		if (!(r = calloc(1, sizeof(*r))))
+			return -ENOMEM;
+		snprintf(r->name, sizeof(r->name), "%s", name);
+		if (nt_map_put(&cw->rooms, &r->node, r->name) < 0) {
+			free(r);
+			return -ENOMEM;
+		}
+	}
+	s->room = r;
+	s->room_prev = NULL;
+	s->room_next = r->head;
+	if (r->head)
+		r->head->room_prev = s;
+	r->head = s;
+	return 0;
+}
+
+static void lroom_remove(struct nt_chat_worker *cw, struct chat_session *s)
+{
+	struct local_room *r = s->room;
+
+	if (!r)
+		return;
+	if (s->room_prev)
+		s->room_prev->room_next = s->room_next;
+	else
+		r->head = s->room_next;
+	if (s->room_next)
+		s->room_next->room_prev = s->room_prev;
+	s->room = NULL;
+	s->room_prev = s->room_next = NULL;
+	if (!r->head) {
+		nt_map_del(&cw->rooms, &r->node);
+		free(r);
+	}
+}
+
+/* ---- output ---- */
+
+static const char overflow_notice[] = "*** disconnected: output overflow\r\n";
+
+/*
+ * Queue b to one session. A recipient whose queue would pass max_output is
+ * a slow consumer: it is disconnected rather than slowing anyone else.
+ */
+static void deliver_one(struct chat_session *s, struct nt_buf *b)
+{
+	struct nt_conn *c = s->c;
+
+	if (c->closing)
+		return;
+	if (nt_conn_queued(c) + b->len > c->w->cfg->limits.max_output) {
+		char who[NT_ADDRSTR_MAX];
+		nt_peer_format(&c->peer, who, sizeof(who));
+		nt_log_notice("%s (%s): disconnected: output overflow", who,
+		              s->ent.nick);
+		nt_conn_send_copy(c, overflow_notice,
+		                  sizeof(overflow_notice) - 1);
+		nt_conn_close(c, "output overflow");
+		return;
+	}
+	if (nt_conn_send(c, b, 0, b->len) < 0)
+		nt_conn_close(c, "out of memory");
+}
+
+static void deliver_local_room(struct local_room *r, struct nt_buf *b,
+                               const struct chat_session *except)
+{
+	struct chat_session *s, *next;
+
+	for (s = r ? r->head : NULL; s; s = next) {
+		next = s->room_next; /* an overflow close keeps s linked */
+		if (s != except)
+			deliver_one(s, b);
+	}
+}
+
+static void post_chat(struct nt_worker *to, struct nt_buf *b, const char *room,
+                      uint64_t id, uint32_t slot)
+{
+	struct nt_msg *m = calloc(1, sizeof(*m));
+	if (!m) {
+		nt_log_warnx("out of memory: a chat line was not delivered");
+		return;
+	}
+	m->type = NT_MSG_CHAT;
+	m->u.chat.buf = nt_buf_ref(b);
+	m->u.chat.id = id;
+	m->u.chat.slot = slot;
+	snprintf(m->u.chat.room, sizeof(m->u.chat.room), "%s",
+	         room ? room : "");
+	nt_worker_post(to, m);
+}
+
+static void fan_out(struct chat_session *from, const char *room,
+                    struct nt_buf *b)
+{
+	struct nt_worker *w = from->c->w;
+	struct nt_chat_worker *cw = w->chat;
+
+	deliver_local_room(lroom_get(cw, room), b, from);
+	nt_hub_room_workers(w->hub, room, cw->workers);
+	for (size_t i = 0; i < w->n_peers; i++)
+		if (cw->workers[i] && w->peers[i] != w)
+			post_chat(w->peers[i], b, room, 0, 0);
+}
+
+static struct nt_buf *fmt_line(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* A CRLF-terminated line in a fresh buffer; the text was cleaned before. */
+static struct nt_buf *fmt_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	struct nt_buf *b = nt_buf_new((size_t)n + 3);
+	if (!b)
+		return NULL;
+	va_start(ap, fmt);
+	vsnprintf((char *)b->data, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	memcpy(b->data + n, "\r\n", 2);
+	b->len = (uint32_t)n + 2;
+	return b;
+}
+
+static void announce(struct chat_session *from, const char *room,
+                     struct nt_buf *b)
+{
+	if (!b)
+		return;
+	fan_out(from, room, b);
+	nt_buf_unref(b);
+}
+
+static void reply(struct chat_session *s, struct nt_buf *b)
+{
+	if (!b)
+		return;
+	deliver_one(s, b);
+	nt_buf_unref(b);
+}
+
+#define chat_notice(s, ...) reply((s), fmt_line("*** " __VA_ARGS__))
+#define chat_error(s, ...)  reply((s), fmt_line("!!! " __VA_ARGS__))
+
+static void error_usage(struct chat_session *s, enum nt_chat_cmd cmd,
+                        const char *problem)
+{
+	chat_error(s, "%s; usage: %s", problem, nt_chat_usage(cmd));
+}
+
+/* ---- session life ---- */
+
+static const struct nt_chat_conf *chat_conf(const struct chat_session *s)
+{
+	return &s->c->w->cfg->chat;
+}
+
+static void send_motd(struct chat_session *s)
+{
+	const char *p = chat_conf(s)->motd;
+
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		chat_notice(s, "%.*s", (int)n, p);
+		p += n + (nl ? 1 : 0);
+	}
+}
+
+static int chat_open(struct nt_conn *c)
+{
+	struct nt_chat_worker *cw = chat_worker(c->w);
+	struct chat_session *s = cw ? calloc(1, sizeof(*s)) : NULL;
+	unsigned members = 0;
+
+	if (!s)
+		return -ENOMEM;
+	c->svc = s;
+	s->c = c;
+	nt_telnet_init(&s->tn);
+	nt_line_init(&s->line, NULL, chat_conf(s)->max_line);
+	s->tokens = (uint64_t)chat_conf(s)->flood_burst * 1000;
+	s->tokens_at = nt_conn_now(c);
+	s->ent.id = nt_hub_next_id(c->w->hub);
+	s->ent.worker = c->w->id;
+	if (slot_take(cw, s) < 0)
+		return -ENOMEM;
+	const char *room = chat_conf(s)->default_room;
+	int rc = nt_hub_enter(c->w->hub, &s->ent, room, &members);
+	if (rc == -ENOSPC) {
+		chat_error(s, "the server has too many rooms; try again later");
+		nt_conn_finish(c, "no room for the default room");
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	s->entered = true;
+	if (lroom_add(cw, s, room) < 0)
+		return -ENOMEM;
+	chat_notice(s, "Welcome to natter, %s!", s->ent.nick);
+	send_motd(s);
+	chat_notice(s,
+	            "your nick is %s (change it with /nick NAME; /help lists "
+	            "the commands)",
+	            s->ent.nick);
+	chat_notice(s, "you are now in #%s (%u %s)", room, members,
+	            members == 1 ? "user" : "users");
+	announce(s, room, fmt_line("*** %s has joined #%s", s->ent.nick, room));
+	return 0;
+}
+
+static void chat_leave(struct chat_session *s, const char *why)
+{
+	if (!s->entered || s->gone)
+		return;
+	s->gone = true;
+	announce(s, s->ent.room,
+	         why && *why
+	             ? fmt_line("*** %s has quit (%s)", s->ent.nick, why)
+	             : fmt_line("*** %s has quit", s->ent.nick));
+}
+
+static void chat_close(struct nt_conn *c)
+{
+	struct chat_session *s = c->svc;
+
+	if (!s)
+		return;
+	chat_leave(s, c->close_reason);
+	if (s->entered)
+		nt_hub_leave(c->w->hub, &s->ent);
+	if (c->w->chat) {
+		lroom_remove(c->w->chat, s);
+		if (c->w->chat->slot && c->w->chat->slot[s->ent.slot] == s)
+			slot_give(c->w->chat, s);
+	}
+	free(s->linebuf);
+	nt_buf_unref(s->pend);
+	free(s);
+	c->svc = NULL;
+}
+
+static void chat_quit(struct chat_session *s, const char *msg, size_t len)
+{
+	char why[QUIT_MESSAGE_MAX + 1];
+
+	snprintf(why, sizeof(why), "%.*s", (int)NT_MIN(len, QUIT_MESSAGE_MAX),
+	         msg);
+	chat_leave(s, why);
+	chat_notice(s, "bye");
+	nt_conn_finish(s->c, "quit");
+}
+
+/* ---- commands ---- */
+
+static void cmd_nick(struct chat_session *s, const struct nt_chat_line *l)
+{
+	char nick[NT_NICK_LIMIT + 1], old[NT_NICK_LIMIT + 1];
+	unsigned max = chat_conf(s)->max_nick;
+
+	if (!l->arg_len || l->rest_len) {
+		error_usage(s, l->cmd, "give exactly one name");
+		return;
+	}
+	if (!nt_text_nick_valid(l->arg, l->arg_len, max)) {
+		chat_error(
+		    s,
+		    "invalid nick \"%.*s\": 1 to %u letters, digits, '_' or "
+		    "'-', starting with a letter",
+		    (int)NT_MIN(l->arg_len, 64), l->arg, max);
+		return;
+	}
+	if (l->arg_len >= 5 && !strncasecmp(l->arg, "guest", 5)) {
+		chat_error(s, "nicks starting with \"guest\" are reserved for "
+		              "guests");
+		return;
+	}
+	snprintf(nick, sizeof(nick), "%.*s", (int)l->arg_len, l->arg);
+	if (!strcmp(nick, s->ent.nick)) {
+		chat_error(s, "you are already %s", nick);
+		return;
+	}
+	memcpy(old, s->ent.nick, sizeof(old));
+	if (nt_hub_rename(s->c->w->hub, &s->ent, nick) < 0) {
+		chat_error(s, "nick %s is taken", nick);
+		return;
+	}
+	chat_notice(s, "you are now known as %s", nick);
+	announce(s, s->ent.room,
+	         fmt_line("*** %s is now known as %s", old, nick));
+}
+
+static void cmd_join_room(struct chat_session *s, const char *room)
+{
+	struct nt_chat_worker *cw = s->c->w->chat;
+	char old[NT_ROOM_MAX + 1];
+	unsigned members = 0;
+
+	memcpy(old, s->ent.room, sizeof(old));
+	int rc = nt_hub_move(s->c->w->hub, &s->ent, room, &members);
+	if (rc == -EALREADY) {
+		chat_error(s, "you are already in #%s", room);
+		return;
+	}
+	if (rc == -ENOSPC) {
+		chat_error(
+		    s,
+		    "cannot create #%s: the server has its maximum of %u "
+		    "rooms",
+		    room, chat_conf(s)->max_rooms);
+		return;
+	}
+	if (rc < 0) {
+		chat_error(s, "cannot join #%s: out of memory", room);
+		return;
+	}
+	lroom_remove(cw, s);
+	announce(s, old, fmt_line("*** %s has left #%s", s->ent.nick, old));
+	if (lroom_add(cw, s, room) < 0) {
+		nt_conn_close(s->c, "out of memory");
+		return;
+	}
+	chat_notice(s, "you are now in #%s (%u %s)", room, members,
+	            members == 1 ? "user" : "users");
+	announce(s, room, fmt_line("*** %s has joined #%s", s->ent.nick, room));
+}
+
+static void cmd_join(struct chat_session *s, const struct nt_chat_line *l)
+{
+	char room[NT_ROOM_MAX + 1];
+
+	if (!l->arg_len || l->rest_len) {
+		error_usage(s, l->cmd, "give exactly one room");
+		return;
+	}
+	if (nt_text_room_normalize(l->arg, l->arg_len, room) < 0) {
+		chat_error(
+		    s,
+		    "invalid room \"%.*s\": 1 to %d of a-z, 0-9, '_' or '-' "
+		    "(a leading '#' is fine)",
+		    (int)NT_MIN(l->arg_len, 64), l->arg, NT_ROOM_MAX);
+		return;
+	}
+	cmd_join_room(s, room);
+}
+
+static void cmd_who(struct chat_session *s, const struct nt_chat_line *l)
+{
+	char room[NT_ROOM_MAX + 1];
+	char names[WHO_MAX][NT_NICK_LIMIT + 1];
+	char line[WHO_MAX * (NT_NICK_LIMIT + 2) + 1];
+
+	if (l->rest_len) {
+		error_usage(s, l->cmd, "give at most one room");
+		return;
+	}
+	if (!l->arg_len)
+		memcpy(room, s->ent.room, sizeof(room));
+	else if (nt_text_room_normalize(l->arg, l->arg_len, room) < 0) {
+		chat_error(s, "invalid room \"%.*s\"",
+		           (int)NT_MIN(l->arg_len, 64), l->arg);
+		return;
+	}
+	unsigned n = nt_hub_who(s->c->w->hub, room, names, WHO_MAX);
+	if (!n) {
+		chat_error(s, "no such room: #%s", room);
+		return;
+	}
+	size_t len = 0;
+	for (unsigned i = 0; i < n && i < WHO_MAX; i++)
+		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s",
+		                        i ? " " : "", names[i]);
+	chat_notice(s, "#%s has %u %s: %s%s", room, n,
+	            n == 1 ? "user" : "users", line, n > WHO_MAX ? " ..." : "");
+}
+
+static void cmd_rooms(struct chat_session *s, const struct nt_chat_line *l)
+{
+	struct nt_hub_room_info info[ROOMS_MAX];
+
+	if (l->text_len) {
+		error_usage(s, l->cmd, "no arguments");
+		return;
+	}
+	unsigned n = nt_hub_rooms(s->c->w->hub, info, ROOMS_MAX);
+	chat_notice(s, "%u %s:", n, n == 1 ? "room" : "rooms");
+	for (unsigned i = 0; i < n && i < ROOMS_MAX; i++)
+		chat_notice(s, "#%s (%u %s)", info[i].name, info[i].members,
+		            info[i].members == 1 ? "user" : "users");
+	if (n > ROOMS_MAX)
+		chat_notice(s, "... and %u more", n - ROOMS_MAX);
+}
+
+static void cmd_msg(struct chat_session *s, const struct nt_chat_line *l)
+{
+	struct nt_hub_target t;
+	char nick[NT_NICK_LIMIT + 1];
+
+	if (!l->arg_len || !l->rest_len) {
+		error_usage(s, l->cmd, "give a nick and a message");
+		return;
+	}
+	if (l->arg_len > NT_NICK_LIMIT ||
+	    (snprintf(nick, sizeof(nick), "%.*s", (int)l->arg_len, l->arg),
+	     nt_hub_find(s->c->w->hub, nick, &t) < 0)) {
+		chat_error(s, "no such nick: %.*s", (int)NT_MIN(l->arg_len, 64),
+		           l->arg);
+		return;
+	}
+	struct nt_buf *b =
+	    fmt_line("*%s* %.*s", s->ent.nick, (int)l->rest_len, l->rest);
+	if (!b)
+		return;
+	struct nt_worker *w = s->c->w;
+	if (t.worker == w->id) {
+		struct chat_session *to =
+		    t.slot < w->chat->n_slots ? w->chat->slot[t.slot] : NULL;
+		if (to && to->ent.id == t.id)
+			deliver_one(to, b);
+	} else {
+		post_chat(w->peers[t.worker], b, NULL, t.id, t.slot);
+	}
+	nt_buf_unref(b);
+	reply(s, fmt_line("-> *%s* %.*s", t.nick, (int)l->rest_len, l->rest));
+}
+
+static void cmd_help(struct chat_session *s)
+{
+	chat_notice(s, "commands (text without a command goes to your room):");
+	chat_notice(s, "/nick NAME        change your nickname");
+	chat_notice(s, "/join ROOM        go to another room (made if new)");
+	chat_notice(s, "/part             go back to #%s",
+	            chat_conf(s)->default_room);
+	chat_notice(s, "/rooms            list the rooms");
+	chat_notice(s, "/who [ROOM]       who is in a room");
+	chat_notice(s, "/msg NICK TEXT    a private message");
+	chat_notice(s, "/me TEXT          an action");
+	chat_notice(s, "/ping [TOKEN]     the server answers *** pong TOKEN");
+	chat_notice(s, "/quit [MESSAGE]   leave");
+	chat_notice(s, "//text            says /text");
+}
+
+static void chat_command(struct chat_session *s, const struct nt_chat_line *l)
+{
+	switch (l->cmd) {
+	case NT_CHAT_SAY:
+		announce(s, s->ent.room,
+		         fmt_line("<%s> %.*s", s->ent.nick, (int)l->text_len,
+		                  l->text));
+		break;
+	case NT_CHAT_ME:
+		if (!l->text_len)
+			error_usage(s, l->cmd, "say what you do");
+		else
+			announce(s, s->ent.room,
+			         fmt_line("* %s %.*s", s->ent.nick,
+			                  (int)l->text_len, l->text));
+		break;
+	case NT_CHAT_NICK:
+		cmd_nick(s, l);
+		break;
+	case NT_CHAT_JOIN:
+		cmd_join(s, l);
+		break;
+	case NT_CHAT_PART:
+		if (l->text_len)
+			error_usage(s, l->cmd, "no arguments");
+		else
+			cmd_join_room(s, chat_conf(s)->default_room);
+		break;
+	case NT_CHAT_ROOMS:
+		cmd_rooms(s, l);
+		break;
+	case NT_CHAT_WHO:
+		cmd_who(s, l);
+		break;
+	case NT_CHAT_MSG:
+		cmd_msg(s, l);
+		break;
+	case NT_CHAT_PING:
+		chat_notice(s, "pong%s%.*s", l->text_len ? " " : "",
+		            (int)NT_MIN(l->text_len, PING_TOKEN_MAX), l->text);
+		break;
+	case NT_CHAT_HELP:
+		cmd_help(s);
+		break;
+	case NT_CHAT_QUIT:
+		chat_quit(s, l->text, l->text_len);
+		break;
+	case NT_CHAT_UNKNOWN:
+		chat_error(s, "unknown command /%.*s; /help lists the commands",
+		           (int)NT_MIN(l->name_len, 32), l->name);
+		break;
+	}
+}
+
+static void chat_line(struct chat_session *s, const uint8_t *line, size_t len)
+{
+	struct nt_chat_worker *cw = s->c->w->chat;
+	struct nt_chat_line l;
+
+	size_t n = nt_text_clean(line, len, cw->clean, cw->clean_cap);
+	if (nt_text_is_blank(cw->clean, n))
+		return;
+	nt_chat_parse((const char *)cw->clean, n, &l);
+	chat_command(s, &l);
+}
+
+/* ---- input ---- */
+
+static void flood_refill(struct chat_session *s)
+{
+	uint64_t now = nt_conn_now(s->c);
+	uint64_t cap = (uint64_t)chat_conf(s)->flood_burst * 1000;
+
+	s->tokens += (now - s->tokens_at) * chat_conf(s)->flood_rate;
+	if (s->tokens > cap)
+		s->tokens = cap;
+	s->tokens_at = now;
+}
+
+/* Out of tokens: keep the rest, stop reading, wake when one is back. */
+static void flood_hold(struct chat_session *s, const uint8_t *rest, size_t len)
+{
+	if (len && !s->pend) {
+		s->pend = nt_buf_from(rest, len);
+		s->pend_off = 0;
+		if (!s->pend) {
+			nt_conn_close(s->c, "out of memory");
+			return;
+		}
+	}
+	uint64_t wait = (1000 - s->tokens + chat_conf(s)->flood_rate - 1) /
+	                chat_conf(s)->flood_rate;
+	nt_conn_pause(s->c, NT_PAUSE_FLOOD);
+	nt_conn_set_timer(s->c, nt_conn_now(s->c) + NT_MAX(wait, 1));
+}
+
+static int line_buffer(struct chat_session *s)
+{
+	if (!s->linebuf) {
+		s->linebuf = malloc(NT_MAX(chat_conf(s)->max_line, 1));
+		if (!s->linebuf)
+			return -ENOMEM;
+		s->line.buf = s->linebuf;
+	}
+	return 0;
+}
+
+/*
+ * Frame and act on decoded input. Returns how many bytes were used; fewer
+ * than len means flood control stopped us and the rest must wait.
+ */
+static size_t chat_consume(struct chat_session *s, const uint8_t *data,
+                           size_t len)
+{
+	size_t pos = 0;
+
+	if (line_buffer(s) < 0) {
+		nt_conn_close(s->c, "out of memory");
+		return len;
+	}
+	flood_refill(s);
+	while (pos < len && !s->c->closing && !(s->c->pause & NT_PAUSE_EOF)) {
+		if (s->tokens < 1000)
+			break;
+		const uint8_t *line;
+		size_t used, line_len;
+		enum nt_line_result r = nt_line_next(
+		    &s->line, data + pos, len - pos, &used, &line, &line_len);
+		pos += used;
+		if (r == NT_LINE_OK) {
+			s->tokens -= 1000;
+			chat_line(s, line, line_len);
+		} else if (r == NT_LINE_TOO_LONG) {
+			s->tokens -= 1000;
+			chat_error(s,
+			           "line too long (the limit is %u bytes): "
+			           "discarded",
+			           chat_conf(s)->max_line);
+		}
+	}
+	/* an idle session keeps no line buffer */
+	if (!nt_line_partial(&s->line)) {
+		free(s->linebuf);
+		s->linebuf = NULL;
+		s->line.buf = NULL;
+	}
+	return pos;
+}
+
+static void chat_telnet_events(struct chat_session *s,
+                               const struct nt_telnet_out *tout)
+{
+	if (tout->len)
+		nt_conn_send_copy(s->c, tout->buf, tout->len);
+	if (tout->events & NT_TELNET_EV_AYT)
+		chat_notice(s, "yes, natter is here");
+	if (tout->events & NT_TELNET_EV_INTERRUPT)
+		chat_quit(s, "interrupted", strlen("interrupted"));
+}
+
+static void chat_readable(struct nt_conn *c)
+{
+	struct chat_session *s = c->svc;
+	uint8_t buf[READ_CHUNK];
+	struct nt_telnet_out tout;
+
+	ssize_t n = nt_conn_read(c, buf, sizeof(buf));
+	if (n == -EAGAIN)
+		return;
+	if (n < 0) {
+		nt_conn_close(c, n == -ECONNRESET ? "connection reset by peer"
+		                                  : "read error");
+		return;
+	}
+	if (n == 0) {
+		nt_conn_finish(c, "client closed");
+		return;
+	}
+	nt_telnet_out_init(&tout);
+	size_t len = nt_telnet_feed(&s->tn, buf, (size_t)n, buf, &tout);
+	size_t used = chat_consume(s, buf, len);
+	if (used < len && !c->closing && !(c->pause & NT_PAUSE_EOF))
+		flood_hold(s, buf + used, len - used);
+	else if (s->tokens < 1000 && !c->closing)
+		flood_hold(s, NULL, 0); /* nothing left, but wait for a token */
+	chat_telnet_events(s, &tout);
+}
+
+static void chat_timer(struct nt_conn *c)
+{
+	struct chat_session *s = c->svc;
+
+	if (s->pend) {
+		uint8_t *p = s->pend->data + s->pend_off;
+		size_t len = s->pend->len - s->pend_off;
+		size_t used = chat_consume(s, p, len);
+		s->pend_off += (uint32_t)used;
+		if (used < len && !c->closing && !(c->pause & NT_PAUSE_EOF)) {
+			flood_hold(s, NULL, 0);
+			return;
+		}
+		nt_buf_unref(s->pend);
+		s->pend = NULL;
+	}
+	flood_refill(s);
+	if (s->tokens >= 1000)
+		nt_conn_resume(c, NT_PAUSE_FLOOD);
+	else
+		flood_hold(s, NULL, 0);
+}
+
+static void chat_idle(struct nt_conn *c)
+{
+	struct chat_session *s = c->svc;
+
+	chat_notice(s, "idle for %u seconds: disconnecting",
+	            c->lc->timeouts.idle);
+	chat_leave(s, "idle timeout");
+}
+
+static void chat_shutdown(struct nt_conn *c)
+{
+	struct chat_session *s = c->svc;
+
+	chat_notice(s, "the server is shutting down; bye");
+	chat_leave(s, "server shutting down");
+}
+
+void nt_chat_deliver(struct nt_worker *w, struct nt_msg *m)
+{
+	struct nt_chat_worker *cw = w->chat;
+	struct nt_buf *b = m->u.chat.buf;
+
+	if (cw && m->u.chat.room[0]) {
+		deliver_local_room(lroom_get(cw, m->u.chat.room), b, NULL);
+	} else if (cw && m->u.chat.slot < cw->n_slots) {
+		struct chat_session *s = cw->slot[m->u.chat.slot];
+		/* the session may have left since the sender looked it up */
+		if (s && s->ent.id == m->u.chat.id)
+			deliver_one(s, b);
+	}
+	nt_buf_unref(b);
+}
+
+const struct nt_service_ops nt_chat_ops = {
+    .open = chat_open,
+    .readable = chat_readable,
+    .timer = chat_timer,
+    .idle = chat_idle,
+    .shutdown = chat_shutdown,
+    .close = chat_close,
+};

@@ -1,0 +1,61 @@
+/*
+ * The chat service: telnet-friendly rooms, nicknames and private messages.
+ */
+#ifndef NT_CHAT_H
+#define NT_CHAT_H
+
+#include "conn.h"
+
+struct nt_worker;
+struct nt_msg;
+struct nt_chat_worker;
+
+extern const struct nt_service_ops nt_chat_ops;
+
+/* An NT_MSG_CHAT posted by another worker: deliver it here and drop the
+ * message's buffer reference. */
+void nt_chat_deliver(struct nt_worker *w, struct nt_msg *m);
+/* A worker's chat state; NULL is fine. */
+void nt_chat_worker_free(struct nt_chat_worker *cw);
+
+/* ---- the command parser: pure, for the service, the tests and fuzzing */
+
+enum nt_chat_cmd {
+	NT_CHAT_SAY, /* not a command: text for the room */
+	NT_CHAT_NICK,
+	NT_CHAT_JOIN,
+	NT_CHAT_PART,
+	NT_CHAT_ROOMS,
+	NT_CHAT_WHO,
+	NT_CHAT_MSG,
+	NT_CHAT_ME,
+	NT_CHAT_PING,
+	NT_CHAT_HELP,
+	NT_CHAT_QUIT,
+	NT_CHAT_UNKNOWN, /* name holds what was typed */
+};
+
+/*
+ * A parsed line. Every pointer points into the line given to the parser.
+ * text is everything after the command word (for SAY: the message, with a
+ * leading "//" turned into "/"); arg is its first word and rest what
+ * follows that word, so "/msg bob hi there" gives arg "bob", rest
+ * "hi there".
+ */
+struct nt_chat_line {
+	enum nt_chat_cmd cmd;
+	const char *name; /* the command word without '/' */
+	size_t name_len;
+	const char *text;
+	size_t text_len;
+	const char *arg;
+	size_t arg_len;
+	const char *rest;
+	size_t rest_len;
+};
+
+void nt_chat_parse(const char *line, size_t len, struct nt_chat_line *out);
+/* "/nick NAME" etc., for error replies; NULL for SAY and UNKNOWN */
+const char *nt_chat_usage(enum nt_chat_cmd cmd);
+
+#endif

@@ -1,0 +1,409 @@
+/*
+ * A connection's life: created when its worker receives the fd, fed by
+ * epoll events, written only through its output queue, timed out by the
+ * worker's timer heap, and torn down through nt_conn_close() alone.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "acceptor.h"
+#include "conn.h"
+#include "chat.h"
+#include "echo.h"
+#include "log.h"
+#include "worker.h"
+
+#define FLUSH_IOV_MAX 64
+/* queue accounting charges each segment this much on top of its bytes, so
+ * a stream of tiny messages cannot hide a large ring behind max_output */
+#define SEG_OVERHEAD sizeof(struct nt_oseg)
+
+static const struct nt_service_ops *conn_ops(enum nt_service s)
+{
+	switch (s) {
+	case NT_SERVICE_ECHO:
+		return &nt_echo_ops;
+	case NT_SERVICE_CHAT:
+		return &nt_chat_ops;
+	}
+	return &nt_echo_ops;
+}
+
+uint64_t nt_conn_now(const struct nt_conn *c)
+{
+	return c->w->now;
+}
+
+static void conn_update_epoll(struct nt_conn *c)
+{
+	uint32_t ev = 0;
+
+	if (c->closing)
+		return;
+	if (!c->pause)
+		ev |= EPOLLIN;
+	if (c->want_write)
+		ev |= EPOLLOUT;
+	if (ev == c->events)
+		return;
+	struct epoll_event e = {.events = ev, .data.ptr = c};
+	if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &e) < 0) {
+		nt_log_warn("epoll_ctl on a client");
+		nt_conn_close(c, "internal error (epoll)");
+		return;
+	}
+	c->events = ev;
+}
+
+static uint64_t conn_deadline(const struct nt_conn *c)
+{
+	const struct nt_timeouts *t = &c->lc->timeouts;
+	uint64_t d = UINT64_MAX;
+
+	if (t->idle)
+		d = c->last_activity + (uint64_t)t->idle * 1000;
+	if (t->write && c->out.count)
+		d = NT_MIN(d, c->last_progress + (uint64_t)t->write * 1000);
+	if (c->svc_deadline)
+		d = NT_MIN(d, c->svc_deadline);
+	return d;
+}
+
+static void conn_reschedule(struct nt_conn *c)
+{
+	c->deadline = conn_deadline(c);
+	nt_worker_timer_update(c->w, c);
+}
+
+struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
+                            const struct nt_listener_conf *lc,
+                            const struct nt_peer *peer)
+{
+	struct nt_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->fd = fd;
+	c->w = w;
+	c->lc = lc;
+	c->peer = *peer;
+	c->ops = conn_ops(lc->service);
+	c->heap_idx = UINT32_MAX;
+	c->last_activity = c->last_progress = w->now;
+	c->events = EPOLLIN;
+	struct epoll_event e = {.events = c->events, .data.ptr = c};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	NT_STAT_ADD(w->stats.opened, 1);
+	conn_reschedule(c);
+	if (c->ops->open && c->ops->open(c) < 0)
+		nt_conn_close(c, "could not set up the session");
+	return c;
+}
+
+static void outq_clear(struct nt_outq *q)
+{
+	for (uint32_t i = 0; i < q->count; i++)
+		nt_buf_unref(q->seg[(q->head + i) % q->cap].buf);
+	free(q->seg);
+	memset(q, 0, sizeof(*q));
+}
+
+/*
+ * Whatever is still queued (a refusal, a quit notice, "disconnected: ...")
+ * gets one non-blocking write before the socket closes; if the peer is not
+ * reading, it is simply lost with the connection.
+ */
+static int outq_iov(const struct nt_outq *q, struct iovec *iov, int max)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; i < q->count && n < max; i++) {
+		struct nt_oseg *s = &q->seg[(q->head + i) % q->cap];
+		iov[n].iov_base = s->buf->data + s->off;
+		iov[n++].iov_len = s->len;
+	}
+	return n;
+}
+
+static void conn_last_words(struct nt_conn *c)
+{
+	struct iovec iov[FLUSH_IOV_MAX];
+	int n = outq_iov(&c->out, iov, FLUSH_IOV_MAX);
+
+	if (n) {
+		ssize_t w = writev(c->fd, iov, n);
+		if (w > 0)
+			NT_STAT_ADD(c->w->stats.bytes_out, (uint64_t)w);
+	}
+}
+
+void nt_conn_free(struct nt_conn *c)
+{
+	struct nt_worker *w = c->w;
+	char who[NT_ADDRSTR_MAX];
+
+	if (c->ops->close)
+		c->ops->close(c);
+	nt_peer_format(&c->peer, who, sizeof(who));
+	nt_log_debug("%s (%s) closed: %s", who, c->lc->name,
+	             c->close_reason ? c->close_reason : "?");
+	nt_worker_timer_remove(w, c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	conn_last_words(c);
+	outq_clear(&c->out);
+	nt_buf_unref(c->in);
+	close(c->fd); /* also takes it out of the epoll set */
+	NT_STAT_ADD(w->stats.closed, 1);
+	atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
+	nt_acceptor_release(w->acceptor, &c->peer);
+	free(c);
+}
+
+void nt_conn_close(struct nt_conn *c, const char *reason)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->close_reason = reason ? reason : "closed";
+	/* no more events for it; the fd itself is closed at the safe point */
+	epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	nt_worker_closing(c->w, c);
+}
+
+ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len)
+{
+	ssize_t n = read(c->fd, buf, len);
+
+	if (n > 0) {
+		NT_STAT_ADD(c->w->stats.bytes_in, (uint64_t)n);
+		c->last_activity = c->w->now;
+		return n;
+	}
+	if (n == 0)
+		return 0;
+	if (errno == EINTR || errno == EWOULDBLOCK)
+		return -EAGAIN;
+	return -errno;
+}
+
+static int outq_reserve(struct nt_outq *q)
+{
+	if (q->count < q->cap)
+		return 0;
+	uint32_t ncap = q->cap ? q->cap * 2 : 4;
+	struct nt_oseg *ns = malloc(ncap * sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	/* unwrap the ring into the new array */
+	for (uint32_t i = 0; i < q->count; i++)
+		ns[i] = q->seg[(q->head + i) % q->cap];
+	free(q->seg);
+	q->seg = ns;
+	q->head = 0;
+	q->cap = ncap;
+	return 0;
+}
+
+int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len)
+{
+	struct nt_outq *q = &c->out;
+
+	if (c->closing)
+		return -EPIPE;
+	if (len == 0)
+		return 0;
+	/* a tail segment of the same buffer just grows: echo reads land
+	 * right after each other in one read buffer */
+	if (q->count) {
+		struct nt_oseg *t = &q->seg[(q->head + q->count - 1) % q->cap];
+		if (t->buf == b && t->off + t->len == off) {
+			t->len += (uint32_t)len;
+			q->bytes += len;
+			nt_worker_want_flush(c->w, c);
+			return 0;
+		}
+	}
+	if (outq_reserve(q) < 0)
+		return -ENOMEM;
+	q->seg[(q->head + q->count) % q->cap] = (struct nt_oseg){
+	    .buf = nt_buf_ref(b), .off = (uint32_t)off, .len = (uint32_t)len};
+	if (q->count++ == 0) {
+		c->last_progress = c->w->now;
+		conn_reschedule(c);
+	}
+	q->bytes += len + SEG_OVERHEAD;
+	nt_worker_want_flush(c->w, c);
+	return 0;
+}
+
+int nt_conn_send_copy(struct nt_conn *c, const void *data, size_t len)
+{
+	struct nt_buf *b = nt_buf_from(data, len);
+	if (!b)
+		return -ENOMEM;
+	int rc = nt_conn_send(c, b, 0, len);
+	nt_buf_unref(b);
+	return rc;
+}
+
+/* Drop n written bytes from the front of the queue. */
+static void outq_consume(struct nt_outq *q, size_t n)
+{
+	while (n && q->count) {
+		struct nt_oseg *s = &q->seg[q->head];
+		if (n < s->len) {
+			s->off += (uint32_t)n;
+			s->len -= (uint32_t)n;
+			q->bytes -= n;
+			return;
+		}
+		n -= s->len;
+		q->bytes -= s->len + SEG_OVERHEAD;
+		nt_buf_unref(s->buf);
+		q->head = (q->head + 1) % q->cap;
+		q->count--;
+	}
+	if (!q->count) {
+		/* idle connections keep no ring */
+		free(q->seg);
+		memset(q, 0, sizeof(*q));
+	}
+}
+
+void nt_conn_flush(struct nt_conn *c)
+{
+	struct nt_outq *q = &c->out;
+	struct iovec iov[FLUSH_IOV_MAX];
+	bool progress = false;
+
+	while (q->count && !c->closing) {
+		int n = outq_iov(q, iov, FLUSH_IOV_MAX);
+		ssize_t w = writev(c->fd, iov, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			nt_conn_close(c, errno == EPIPE || errno == ECONNRESET
+			                     ? "connection reset by peer"
+			                     : "write error");
+			return;
+		}
+		NT_STAT_ADD(c->w->stats.bytes_out, (uint64_t)w);
+		outq_consume(q, (size_t)w);
+		progress = true;
+	}
+	if (progress) {
+		c->last_progress = c->last_activity = c->w->now;
+		conn_reschedule(c);
+	}
+	bool want = q->count > 0;
+	if (want != c->want_write) {
+		c->want_write = want;
+		conn_update_epoll(c);
+	}
+	if (progress && c->ops->drained && !c->closing)
+		c->ops->drained(c);
+	/* input is over for good and everything owed has been sent */
+	if (!q->count && !c->closing && (c->pause & NT_PAUSE_EOF))
+		nt_conn_close(c, c->close_reason);
+	if (!q->count && !c->closing && (c->pause & NT_PAUSE_SHUTDOWN))
+		nt_conn_close(c, "server shutting down");
+}
+
+void nt_conn_finish(struct nt_conn *c, const char *reason)
+{
+	if (c->closing || (c->pause & NT_PAUSE_EOF))
+		return;
+	c->close_reason = reason;
+	nt_conn_pause(c, NT_PAUSE_EOF);
+	if (!c->out.count)
+		nt_conn_close(c, reason);
+}
+
+void nt_conn_pause(struct nt_conn *c, unsigned why)
+{
+	c->pause |= (uint8_t)why;
+	conn_update_epoll(c);
+}
+
+void nt_conn_resume(struct nt_conn *c, unsigned why)
+{
+	c->pause &= (uint8_t)~why;
+	conn_update_epoll(c);
+}
+
+void nt_conn_set_timer(struct nt_conn *c, uint64_t when_ms)
+{
+	c->svc_deadline = when_ms;
+	conn_reschedule(c);
+}
+
+void nt_conn_on_deadline(struct nt_conn *c)
+{
+	const struct nt_timeouts *t = &c->lc->timeouts;
+	uint64_t now = c->w->now;
+
+	if (t->write && c->out.count &&
+	    now >= c->last_progress + (uint64_t)t->write * 1000) {
+		NT_STAT_ADD(c->w->stats.timeouts, 1);
+		nt_conn_close(c, "write timeout");
+		return;
+	}
+	if (t->idle && now >= c->last_activity + (uint64_t)t->idle * 1000) {
+		if (c->ops->idle)
+			c->ops->idle(c);
+		NT_STAT_ADD(c->w->stats.timeouts, 1);
+		nt_conn_close(c, "idle timeout");
+		return;
+	}
+	if (c->svc_deadline && now >= c->svc_deadline) {
+		c->svc_deadline = 0;
+		if (c->ops->timer)
+			c->ops->timer(c);
+	}
+	if (!c->closing)
+		conn_reschedule(c);
+}
+
+void nt_conn_on_events(struct nt_conn *c, uint32_t ev)
+{
+	if (c->closing)
+		return;
+	if (ev & EPOLLOUT)
+		nt_conn_flush(c);
+	if (!c->closing && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+	    !c->pause && c->ops->readable)
+		c->ops->readable(c);
+	/* with reading paused nobody would notice a dead peer, and a
+	 * level-triggered HUP would wake us forever */
+	if (!c->closing && (ev & (EPOLLHUP | EPOLLERR)) && c->pause)
+		nt_conn_close(c, "connection lost");
+}
+
+void nt_conn_shutdown(struct nt_conn *c)
+{
+	if (c->closing)
+		return;
+	if (c->ops->shutdown)
+		c->ops->shutdown(c);
+	nt_conn_pause(c, NT_PAUSE_SHUTDOWN);
+	if (!c->closing && !c->out.count)
+		nt_conn_close(c, "server shutting down");
+}

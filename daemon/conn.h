@@ -1,0 +1,144 @@
+/*
+ * A client connection: its socket, output queue, read pausing, timers and
+ * its one teardown path. A connection belongs to exactly one worker and is
+ * only ever touched by that worker's thread.
+ */
+#ifndef NT_CONN_H
+#define NT_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "config.h"
+#include "util.h"
+
+struct nt_conn;
+struct nt_worker;
+
+/* What a service does with a connection; every hook is optional. */
+struct nt_service_ops {
+	/* the connection is registered; greet, set up state; <0 closes */
+	int (*open)(struct nt_conn *c);
+	/* the socket is readable and reading is not paused */
+	void (*readable)(struct nt_conn *c);
+	/* a flush made progress; the queue may be empty now */
+	void (*drained)(struct nt_conn *c);
+	/* the deadline set with nt_conn_set_timer() has come */
+	void (*timer)(struct nt_conn *c);
+	/* the idle timeout has come and the connection is being closed:
+	 * queue any last words (they get one best-effort write) */
+	void (*idle)(struct nt_conn *c);
+	/* the server shuts down: stop taking input, say goodbye */
+	void (*shutdown)(struct nt_conn *c);
+	/* the connection is being freed: release service state */
+	void (*close)(struct nt_conn *c);
+};
+
+/* why reading is paused; reading resumes when no reason is left */
+enum {
+	NT_PAUSE_OUTPUT = 1u << 0,   /* too much queued output */
+	NT_PAUSE_FLOOD = 1u << 1,    /* flood control */
+	NT_PAUSE_EOF = 1u << 2,      /* the peer sent EOF */
+	NT_PAUSE_SHUTDOWN = 1u << 3, /* the server is draining */
+};
+
+struct nt_oseg {
+	struct nt_buf *buf;
+	uint32_t off;
+	uint32_t len;
+};
+
+/* a ring of segments; allocated on first use, freed when empty */
+struct nt_outq {
+	struct nt_oseg *seg;
+	uint32_t head;
+	uint32_t count;
+	uint32_t cap;
+	size_t bytes;
+};
+
+struct nt_conn {
+	int fd;
+	uint8_t pause;      /* NT_PAUSE_* bits */
+	bool closing;       /* nt_conn_close() was called */
+	bool want_write;    /* EPOLLOUT is armed */
+	bool in_flush_list; /* queued for the end-of-loop flush */
+	uint32_t events;    /* what epoll is watching for */
+	uint32_t heap_idx;  /* place in the worker's timer heap */
+	struct nt_worker *w;
+	const struct nt_listener_conf *lc;
+	const struct nt_service_ops *ops;
+	void *svc; /* the service's per-connection state */
+	struct nt_buf *in;
+	struct nt_outq out;
+	uint64_t deadline;      /* ms; what the timer heap is keyed on */
+	uint64_t svc_deadline;  /* ms; 0 = none */
+	uint64_t last_activity; /* ms; input read or output written */
+	uint64_t last_progress; /* ms; output written or queued from empty */
+	const char *close_reason;
+	struct nt_conn *next_flush;  /* worker's flush / close list */
+	struct nt_conn *prev, *next; /* worker's list of connections */
+	struct nt_peer peer;
+};
+
+/* Made by the worker when the acceptor hands it an fd; NULL if no memory. */
+struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
+                            const struct nt_listener_conf *lc,
+                            const struct nt_peer *peer);
+/* Frees a connection that nt_conn_close() marked; called by the worker. */
+void nt_conn_free(struct nt_conn *c);
+
+/*
+ * Read from the socket. Returns bytes read, 0 at EOF, -EAGAIN when there
+ * is nothing, or another -errno (after which the caller closes).
+ */
+ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len);
+
+/*
+ * Queue len bytes of b from off for sending; takes its own reference.
+ * Never writes to the socket itself: the worker flushes once per loop.
+ */
+int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len);
+/* Queue a copy of a short server reply. */
+int nt_conn_send_copy(struct nt_conn *c, const void *data, size_t len);
+static inline size_t nt_conn_queued(const struct nt_conn *c)
+{
+	return c->out.bytes;
+}
+
+/* Write as much queued output as the socket takes (writev). */
+void nt_conn_flush(struct nt_conn *c);
+
+void nt_conn_pause(struct nt_conn *c, unsigned why);
+/*
+ * Read no more and close once the queue is empty (the peer sent EOF, or
+ * the session ended politely); reason as for nt_conn_close().
+ */
+void nt_conn_finish(struct nt_conn *c, const char *reason);
+void nt_conn_resume(struct nt_conn *c, unsigned why);
+
+/* A service deadline in ms on the worker's clock (0 clears it). */
+void nt_conn_set_timer(struct nt_conn *c, uint64_t when_ms);
+/* The worker's timer heap says our deadline has come. */
+void nt_conn_on_deadline(struct nt_conn *c);
+
+/* Epoll reported events for this connection. */
+void nt_conn_on_events(struct nt_conn *c, uint32_t events);
+
+/*
+ * The one teardown path: mark the connection, stop all I/O on it, and let
+ * the worker free it at a safe point, logging reason once. Idempotent: the
+ * first reason wins. reason must be a string literal or otherwise outlive
+ * the connection.
+ */
+void nt_conn_close(struct nt_conn *c, const char *reason);
+
+/* The server shuts down: no more input; close once output has drained. */
+void nt_conn_shutdown(struct nt_conn *c);
+
+uint64_t nt_conn_now(const struct nt_conn *c);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * Echo, binary safe and zero-copy: bytes are read into a pooled buffer and
+ * that same buffer is queued for sending. A client that does not read its
+ * echoes stops being read once max_output bytes wait for it, which is TCP
+ * back-pressure instead of server memory.
+ */
+#include <errno.h>
+
+#include "echo.h"
+#include "worker.h"
+
+static size_t echo_limit(const struct nt_conn *c)
+{
+	return c->w->cfg->limits.max_output;
+}
+
+static void echo_readable(struct nt_conn *c)
+{
+	if (nt_conn_queued(c) >= echo_limit(c)) {
+		nt_conn_pause(c, NT_PAUSE_OUTPUT);
+		return;
+	}
+	if (!c->in && !(c->in = nt_worker_buf_get(c->w))) {
+		nt_conn_close(c, "out of memory");
+		return;
+	}
+	struct nt_buf *b = c->in;
+	ssize_t n = nt_conn_read(c, b->data + b->len, b->cap - b->len);
+	if (n == -EAGAIN)
+		return;
+	if (n < 0) {
+		nt_conn_close(c, n == -ECONNRESET ? "connection reset by peer"
+		                                  : "read error");
+		return;
+	}
+	if (n == 0) {
+		nt_conn_finish(c, "client closed");
+		return;
+	}
+	if (nt_conn_send(c, b, b->len, (size_t)n) < 0) {
+		nt_conn_close(c, "out of memory");
+		return;
+	}
+	b->len += (uint32_t)n;
+	if (b->len == b->cap) {
+		/* full: the queue keeps it alive until it is sent */
+		nt_buf_unref(b);
+		c->in = NULL;
+	}
+	if (nt_conn_queued(c) >= echo_limit(c))
+		nt_conn_pause(c, NT_PAUSE_OUTPUT);
+}
+
+static void echo_drained(struct nt_conn *c)
+{
+	/* resume at half the limit so the pipe never runs dry */
+	if ((c->pause & NT_PAUSE_OUTPUT) &&
+	    nt_conn_queued(c) <= echo_limit(c) / 2)
+		nt_conn_resume(c, NT_PAUSE_OUTPUT);
+	/* nothing refers to the read buffer any more: recycle it, so an idle
+	 * connection holds no buffer at all */
+	if (!nt_conn_queued(c) && c->in && nt_buf_refs(c->in) == 1) {
+		nt_worker_buf_put(c->w, c->in);
+		c->in = NULL;
+	}
+}
+
+const struct nt_service_ops nt_echo_ops = {
+    .readable = echo_readable,
+    .drained = echo_drained,
+};

@@ -1,0 +1,292 @@
+/*
+ * The chat registry: a nick map and a room map under one lock. A room
+ * exists while it has members; each keeps its member list (for /who) and a
+ * member count per worker (for fan-out).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub.h"
+#include "text.h"
+
+struct hub_room {
+	struct nt_map_node node;
+	char name[NT_ROOM_MAX + 1];
+	unsigned members;
+	struct nt_hub_entry *head;
+	unsigned per_worker[]; /* n_workers counts */
+};
+
+struct nt_hub {
+	pthread_mutex_t lock; /* guards everything below and every entry */
+	unsigned n_workers;
+	unsigned max_rooms;
+	unsigned guest_seq;
+	struct nt_map nicks;          /* nick_key -> entry */
+	struct nt_map rooms;          /* name -> hub_room */
+	atomic_uint_fast64_t next_id; /* not under the lock */
+};
+
+struct nt_hub *nt_hub_new(unsigned n_workers, unsigned max_rooms)
+{
+	struct nt_hub *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	pthread_mutex_init(&h->lock, NULL);
+	h->n_workers = n_workers;
+	h->max_rooms = max_rooms;
+	atomic_init(&h->next_id, 1);
+	nt_map_init(&h->nicks);
+	nt_map_init(&h->rooms);
+	return h;
+}
+
+void nt_hub_free(struct nt_hub *h)
+{
+	size_t it;
+
+	if (!h)
+		return;
+	/* sessions are gone by now; rooms only outlive them on error paths */
+	struct nt_map_node *n = nt_map_first(&h->rooms, &it), *next;
+	for (; n; n = next) {
+		next = nt_map_next(&h->rooms, n, &it);
+		free(nt_container_of(n, struct hub_room, node));
+	}
+	nt_map_free(&h->rooms);
+	nt_map_free(&h->nicks);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static struct hub_room *room_get(struct nt_hub *h, const char *name)
+{
+	struct nt_map_node *n = nt_map_get(&h->rooms, name);
+	return n ? nt_container_of(n, struct hub_room, node) : NULL;
+}
+
+/* Put e into room, creating it; the lock is held. */
+static int room_add(struct nt_hub *h, struct nt_hub_entry *e, const char *name,
+                    unsigned *members)
+{
+	struct hub_room *r = room_get(h, name);
+
+	if (!r) {
+		if (h->rooms.n >= h->max_rooms)
+			return -ENOSPC;
+		r = calloc(1, sizeof(*r) + h->n_workers * sizeof(unsigned));
+		if (!r)
+			return -ENOMEM;
+		snprintf(r->name, sizeof(r->name), "%s", name);
+		if (nt_map_put(&h->rooms, &r->node, r->name) < 0) {
+			free(r);
+			return -ENOMEM;
+		}
+	}
+	e->room_prev = NULL;
+	e->room_next = r->head;
+	if (r->head)
+		r->head->room_prev = e;
+	r->head = e;
+	r->members++;
+	r->per_worker[e->worker]++;
+	e->room_rec = r;
+	snprintf(e->room, sizeof(e->room), "%s", r->name);
+	if (members)
+		*members = r->members;
+	return 0;
+}
+
+static void room_remove(struct nt_hub *h, struct nt_hub_entry *e)
+{
+	struct hub_room *r = e->room_rec;
+
+	if (!r)
+		return;
+	if (e->room_prev)
+		e->room_prev->room_next = e->room_next;
+	else
+		r->head = e->room_next;
+	if (e->room_next)
+		e->room_next->room_prev = e->room_prev;
+	e->room_prev = e->room_next = NULL;
+	e->room_rec = NULL;
+	r->per_worker[e->worker]--;
+	if (--r->members == 0) {
+		nt_map_del(&h->rooms, &r->node);
+		free(r);
+	}
+}
+
+static void nick_set(struct nt_hub_entry *e, const char *nick)
+{
+	size_t len = strlen(nick);
+	snprintf(e->nick, sizeof(e->nick), "%s", nick);
+	nt_text_nick_fold(nick, len, e->nick_key);
+}
+
+/* A guestNNNN nobody has; the lock is held. */
+static int guest_claim(struct nt_hub *h, struct nt_hub_entry *e)
+{
+	char nick[NT_NICK_LIMIT + 1];
+
+	/* at most one probe per registered nick can fail */
+	for (size_t tries = 0; tries <= h->nicks.n; tries++) {
+		h->guest_seq = h->guest_seq % 9999 + 1;
+		snprintf(nick, sizeof(nick), "guest%04u", h->guest_seq);
+		nick_set(e, nick);
+		if (!nt_map_get(&h->nicks, e->nick_key))
+			return nt_map_put(&h->nicks, &e->by_nick, e->nick_key);
+	}
+	/* all 9999 taken: a longer one, made unique by the session id */
+	snprintf(nick, sizeof(nick), "guest%llu", (unsigned long long)e->id);
+	nick_set(e, nick);
+	return nt_map_put(&h->nicks, &e->by_nick, e->nick_key);
+}
+
+int nt_hub_enter(struct nt_hub *h, struct nt_hub_entry *e, const char *room,
+                 unsigned *members)
+{
+	int rc;
+
+	pthread_mutex_lock(&h->lock);
+	rc = guest_claim(h, e);
+	if (rc == 0 && (rc = room_add(h, e, room, members)) < 0)
+		nt_map_del(&h->nicks, &e->by_nick);
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+void nt_hub_leave(struct nt_hub *h, struct nt_hub_entry *e)
+{
+	pthread_mutex_lock(&h->lock);
+	room_remove(h, e);
+	nt_map_del(&h->nicks, &e->by_nick);
+	pthread_mutex_unlock(&h->lock);
+}
+
+int nt_hub_rename(struct nt_hub *h, struct nt_hub_entry *e, const char *nick)
+{
+	char key[NT_NICK_LIMIT + 1];
+	size_t len = strnlen(nick, NT_NICK_LIMIT);
+	int rc = 0;
+
+	nt_text_nick_fold(nick, len, key);
+	pthread_mutex_lock(&h->lock);
+	struct nt_map_node *n = nt_map_get(&h->nicks, key);
+	if (n && n != &e->by_nick) {
+		rc = -EEXIST;
+	} else {
+		/* the same entry may change only the case of its nick */
+		nt_map_del(&h->nicks, &e->by_nick);
+		nick_set(e, nick);
+		rc = nt_map_put(&h->nicks, &e->by_nick, e->nick_key);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+int nt_hub_move(struct nt_hub *h, struct nt_hub_entry *e, const char *room,
+                unsigned *members)
+{
+	char old_name[NT_ROOM_MAX + 1];
+	int rc;
+
+	pthread_mutex_lock(&h->lock);
+	struct hub_room *old = e->room_rec;
+	bool old_vanishes = old && old->members == 1;
+	if (old && !strcmp(old->name, room)) {
+		rc = -EALREADY;
+	} else if (!room_get(h, room) && h->rooms.n >= h->max_rooms &&
+	           !old_vanishes) {
+		/* checked first so a full server leaves the user in place */
+		rc = -ENOSPC;
+	} else {
+		snprintf(old_name, sizeof(old_name), "%s", e->room);
+		room_remove(h, e);
+		rc = room_add(h, e, room, members);
+		if (rc < 0 && old)
+			room_add(h, e, old_name, NULL); /* out of memory */
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+uint64_t nt_hub_next_id(struct nt_hub *h)
+{
+	return atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed);
+}
+
+int nt_hub_find(struct nt_hub *h, const char *nick, struct nt_hub_target *t)
+{
+	char key[NT_NICK_LIMIT + 1];
+	int rc = -ENOENT;
+
+	nt_text_nick_fold(nick, strnlen(nick, NT_NICK_LIMIT), key);
+	pthread_mutex_lock(&h->lock);
+	struct nt_map_node *n = nt_map_get(&h->nicks, key);
+	if (n) {
+		struct nt_hub_entry *e =
+		    nt_container_of(n, struct nt_hub_entry, by_nick);
+		t->id = e->id;
+		t->worker = e->worker;
+		t->slot = e->slot;
+		memcpy(t->nick, e->nick, sizeof(e->nick));
+		rc = 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+unsigned nt_hub_room_workers(struct nt_hub *h, const char *room, bool *workers)
+{
+	unsigned members = 0;
+
+	pthread_mutex_lock(&h->lock);
+	struct hub_room *r = room_get(h, room);
+	for (unsigned i = 0; i < h->n_workers; i++)
+		workers[i] = r && r->per_worker[i] > 0;
+	if (r)
+		members = r->members;
+	pthread_mutex_unlock(&h->lock);
+	return members;
+}
+
+unsigned nt_hub_who(struct nt_hub *h, const char *room,
+                    char (*names)[NT_NICK_LIMIT + 1], unsigned max)
+{
+	unsigned members = 0, i = 0;
+
+	pthread_mutex_lock(&h->lock);
+	struct hub_room *r = room_get(h, room);
+	if (r) {
+		members = r->members;
+		for (struct nt_hub_entry *e = r->head; e && i < max;
+		     e = e->room_next)
+			memcpy(names[i++], e->nick, sizeof(e->nick));
+	}
+	pthread_mutex_unlock(&h->lock);
+	return members;
+}
+
+unsigned nt_hub_rooms(struct nt_hub *h, struct nt_hub_room_info *out,
+                      unsigned max)
+{
+	unsigned i = 0, total;
+	size_t it;
+
+	pthread_mutex_lock(&h->lock);
+	total = (unsigned)h->rooms.n;
+	for (struct nt_map_node *n = nt_map_first(&h->rooms, &it); n && i < max;
+	     n = nt_map_next(&h->rooms, n, &it)) {
+		struct hub_room *r = nt_container_of(n, struct hub_room, node);
+		memcpy(out[i].name, r->name, sizeof(r->name));
+		out[i++].members = r->members;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return total;
+}

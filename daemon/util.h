@@ -1,0 +1,42 @@
+/*
+ * Small stateless helpers shared by the daemon's files: address formatting,
+ * monotonic time, fd flags.
+ */
+#ifndef NT_UTIL_H
+#define NT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define NT_ADDRSTR_MAX 128 /* "[v6]:port" or a unix path, with the NUL */
+
+#define NT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define NT_MIN(a, b)     ((a) < (b) ? (a) : (b))
+#define NT_MAX(a, b)     ((a) > (b) ? (a) : (b))
+
+/*
+ * A peer's address in 20 bytes rather than a 128-byte sockaddr_storage:
+ * every connection carries one. IPv4-mapped IPv6 addresses are stored as
+ * IPv4 so that per-address limits see one client, not two.
+ */
+struct nt_peer {
+	sa_family_t family; /* AF_INET, AF_INET6 or AF_UNIX */
+	uint16_t port;      /* host order */
+	uint8_t addr[16];   /* 4 bytes used for AF_INET */
+};
+
+void nt_peer_from_sockaddr(struct nt_peer *p, const struct sockaddr *sa,
+                           socklen_t len);
+/* "1.2.3.4:5", "[::1]:5" or "unix" */
+void nt_peer_format(const struct nt_peer *p, char *buf, size_t size);
+
+/* "1.2.3.4:80", "[::1]:80", "/path" or "unix" for an unnamed socket */
+void nt_sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf,
+                        size_t size);
+
+/* CLOCK_MONOTONIC in milliseconds / microseconds */
+uint64_t nt_now_ms(void);
+uint64_t nt_now_us(void);
+
+#endif

@@ -1,0 +1,422 @@
+/*
+ * A worker: one thread, one epoll loop, the connections it owns, a timer
+ * heap for their deadlines, and a message queue through which every other
+ * thread talks to it. Each loop turn handles events, then flushes every
+ * connection that queued output, then runs due timers, then frees the
+ * connections that were closed: the one safe point for freeing.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "acceptor.h"
+#include "chat.h"
+#include "conn.h"
+#include "log.h"
+#include "worker.h"
+
+#define EVENTS_PER_TURN 256
+#define POOL_MAX        64
+/* the loop wakes at least this often, so its heartbeat shows it is alive */
+#define TICK_MS 1000
+
+static char queue_tag; /* epoll data for the eventfd */
+
+int nt_worker_init(struct nt_worker *w, unsigned id,
+                   const struct nt_config *cfg, struct nt_acceptor *acceptor,
+                   struct nt_hub *hub)
+{
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->cfg = cfg;
+	w->acceptor = acceptor;
+	w->hub = hub;
+	w->epfd = w->evfd = -1;
+	pthread_mutex_init(&w->lock, NULL);
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0)
+		goto fail;
+	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->evfd < 0)
+		goto fail;
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = &queue_tag};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &e) < 0)
+		goto fail;
+	w->pool = calloc(POOL_MAX, sizeof(*w->pool));
+	if (!w->pool) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	return 0;
+fail:;
+	int rc = -errno;
+	nt_worker_destroy(w);
+	return rc;
+}
+
+void nt_worker_post(struct nt_worker *w, struct nt_msg *m)
+{
+	bool was_empty;
+
+	m->next = NULL;
+	pthread_mutex_lock(&w->lock);
+	was_empty = w->queue_head == NULL;
+	if (w->queue_tail)
+		w->queue_tail->next = m;
+	else
+		w->queue_head = m;
+	w->queue_tail = m;
+	pthread_mutex_unlock(&w->lock);
+	/* the worker drains the whole queue per wake-up, so only the first
+	 * message of a batch needs to wake it */
+	if (was_empty) {
+		uint64_t one = 1;
+		ssize_t n = write(w->evfd, &one, sizeof(one));
+		(void)n; /* EAGAIN: the counter is already non-zero */
+	}
+}
+
+int nt_worker_post_type(struct nt_worker *w, enum nt_msg_type type)
+{
+	struct nt_msg *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->type = type;
+	nt_worker_post(w, m);
+	return 0;
+}
+
+/* ---- timer heap: a binary min-heap of connections on c->deadline ---- */
+
+static void heap_set(struct nt_worker *w, uint32_t i, struct nt_conn *c)
+{
+	w->heap[i] = c;
+	c->heap_idx = i;
+}
+
+static void heap_up(struct nt_worker *w, uint32_t i)
+{
+	struct nt_conn *c = w->heap[i];
+	while (i > 0) {
+		uint32_t p = (i - 1) / 2;
+		if (w->heap[p]->deadline <= c->deadline)
+			break;
+		heap_set(w, i, w->heap[p]);
+		i = p;
+	}
+	heap_set(w, i, c);
+}
+
+static void heap_down(struct nt_worker *w, uint32_t i)
+{
+	struct nt_conn *c = w->heap[i];
+	for (;;) {
+		uint32_t l = 2 * i + 1, m = i;
+		uint64_t best = c->deadline;
+		if (l < w->heap_len && w->heap[l]->deadline < best)
+			m = l, best = w->heap[l]->deadline;
+		if (l + 1 < w->heap_len && w->heap[l + 1]->deadline < best)
+			m = l + 1;
+		if (m == i)
+			break;
+		heap_set(w, i, w->heap[m]);
+		i = m;
+	}
+	heap_set(w, i, c);
+}
+
+void nt_worker_timer_remove(struct nt_worker *w, struct nt_conn *c)
+{
+	uint32_t i = c->heap_idx;
+	if (i == UINT32_MAX)
+		return;
+	c->heap_idx = UINT32_MAX;
+	struct nt_conn *last = w->heap[--w->heap_len];
+	if (i == w->heap_len)
+		return;
+	heap_set(w, i, last);
+	heap_up(w, i);
+	heap_down(w, last->heap_idx);
+}
+
+void nt_worker_timer_update(struct nt_worker *w, struct nt_conn *c)
+{
+	if (c->deadline == UINT64_MAX) {
+		nt_worker_timer_remove(w, c);
+		return;
+	}
+	if (c->heap_idx == UINT32_MAX) {
+		if (w->heap_len == w->heap_cap) {
+			uint32_t ncap = w->heap_cap ? w->heap_cap * 2 : 64;
+			void *nh = realloc(w->heap, ncap * sizeof(*w->heap));
+			if (!nh) {
+				/* without a timer it would never time out */
+				nt_conn_close(c, "out of memory");
+				return;
+			}
+			w->heap = nh;
+			w->heap_cap = ncap;
+		}
+		heap_set(w, w->heap_len++, c);
+	}
+	heap_up(w, c->heap_idx);
+	heap_down(w, c->heap_idx);
+}
+
+static void worker_run_timers(struct nt_worker *w)
+{
+	/* bounded: a connection whose deadline moved is re-keyed, one whose
+	 * deadline is still due is closed or cleared by on_deadline */
+	for (unsigned n = 0; w->heap_len && n < 4 * EVENTS_PER_TURN; n++) {
+		struct nt_conn *c = w->heap[0];
+		if (c->deadline > w->now)
+			break;
+		if (c->closing) {
+			nt_worker_timer_remove(w, c);
+			continue;
+		}
+		nt_conn_on_deadline(c);
+		if (!c->closing && c->heap_idx == 0 && c->deadline <= w->now) {
+			/* a deadline that stays due must not spin the loop */
+			c->deadline = w->now + TICK_MS;
+			heap_down(w, 0);
+		}
+	}
+}
+
+static int worker_timeout(struct nt_worker *w)
+{
+	if (w->flush_list || w->close_list)
+		return 0;
+	if (!w->heap_len)
+		return TICK_MS;
+	uint64_t d = w->heap[0]->deadline;
+	if (d <= w->now)
+		return 0;
+	return (int)NT_MIN(d - w->now, (uint64_t)TICK_MS);
+}
+
+/* ---- buffers ---- */
+
+struct nt_buf *nt_worker_buf_get(struct nt_worker *w)
+{
+	if (w->pool_len)
+		return w->pool[--w->pool_len];
+	return nt_buf_new(NT_READ_BUF_SIZE);
+}
+
+void nt_worker_buf_put(struct nt_worker *w, struct nt_buf *b)
+{
+	if (w->pool_len < POOL_MAX && b->cap == NT_READ_BUF_SIZE &&
+	    nt_buf_refs(b) == 1) {
+		b->len = 0;
+		w->pool[w->pool_len++] = b;
+		return;
+	}
+	nt_buf_unref(b);
+}
+
+/* ---- lists ---- */
+
+void nt_worker_want_flush(struct nt_worker *w, struct nt_conn *c)
+{
+	if (c->in_flush_list || c->closing)
+		return;
+	c->in_flush_list = true;
+	c->next_flush = w->flush_list;
+	w->flush_list = c;
+}
+
+void nt_worker_closing(struct nt_worker *w, struct nt_conn *c)
+{
+	nt_worker_timer_remove(w, c);
+	/* the close list reuses next_flush: take it off the flush list */
+	if (c->in_flush_list) {
+		struct nt_conn **pp = &w->flush_list;
+		while (*pp != c)
+			pp = &(*pp)->next_flush;
+		*pp = c->next_flush;
+		c->in_flush_list = false;
+	}
+	c->next_flush = w->close_list;
+	w->close_list = c;
+}
+
+static void worker_flush_all(struct nt_worker *w)
+{
+	while (w->flush_list) {
+		struct nt_conn *c = w->flush_list;
+		w->flush_list = c->next_flush;
+		c->in_flush_list = false;
+		nt_conn_flush(c);
+	}
+}
+
+static void worker_free_closed(struct nt_worker *w)
+{
+	while (w->close_list) {
+		struct nt_conn *c = w->close_list;
+		w->close_list = c->next_flush;
+		nt_conn_free(c);
+	}
+}
+
+/* ---- messages ---- */
+
+static void worker_new_conn(struct nt_worker *w, struct nt_msg *m)
+{
+	if (w->draining || w->stopping) {
+		close(m->u.conn.fd);
+		atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
+		nt_acceptor_release(w->acceptor, &m->u.conn.peer);
+		return;
+	}
+	struct nt_conn *c =
+	    nt_conn_new(w, m->u.conn.fd, m->u.conn.lc, &m->u.conn.peer);
+	if (!c) {
+		nt_log_warn("worker %u: cannot take a connection", w->id);
+		close(m->u.conn.fd);
+		atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
+		nt_acceptor_release(w->acceptor, &m->u.conn.peer);
+	}
+}
+
+static void worker_drain(struct nt_worker *w)
+{
+	w->draining = true;
+	for (struct nt_conn *c = w->conns; c; c = c->next)
+		nt_conn_shutdown(c);
+}
+
+static void worker_stop(struct nt_worker *w)
+{
+	w->stopping = true;
+	for (struct nt_conn *c = w->conns; c; c = c->next)
+		nt_conn_close(c, "server stopped");
+}
+
+static void worker_handle_queue(struct nt_worker *w)
+{
+	uint64_t junk;
+	ssize_t r = read(w->evfd, &junk, sizeof(junk));
+	(void)r;
+
+	pthread_mutex_lock(&w->lock);
+	struct nt_msg *m = w->queue_head;
+	w->queue_head = w->queue_tail = NULL;
+	pthread_mutex_unlock(&w->lock);
+
+	while (m) {
+		struct nt_msg *next = m->next;
+		switch (m->type) {
+		case NT_MSG_CONN:
+			worker_new_conn(w, m);
+			break;
+		case NT_MSG_DRAIN:
+			worker_drain(w);
+			break;
+		case NT_MSG_STOP:
+			worker_stop(w);
+			break;
+		case NT_MSG_CALL:
+			m->u.call.fn(w, m->u.call.arg);
+			break;
+		case NT_MSG_CHAT:
+			nt_chat_deliver(w, m);
+			break;
+		}
+		free(m);
+		m = next;
+	}
+}
+
+static void worker_turn(struct nt_worker *w, struct epoll_event *ev, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.ptr == &queue_tag)
+			worker_handle_queue(w);
+		else
+			nt_conn_on_events(ev[i].data.ptr, ev[i].events);
+	}
+	worker_flush_all(w);
+	worker_run_timers(w);
+	worker_flush_all(w);
+	worker_free_closed(w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct nt_worker *w = arg;
+	struct epoll_event ev[EVENTS_PER_TURN];
+
+	w->now = nt_now_ms();
+	for (;;) {
+		atomic_fetch_add_explicit(&w->heartbeat, 1,
+		                          memory_order_relaxed);
+		if ((w->draining && !w->conns) || w->stopping)
+			break;
+		int n =
+		    epoll_wait(w->epfd, ev, EVENTS_PER_TURN, worker_timeout(w));
+		if (n < 0 && errno != EINTR) {
+			nt_log_err("worker %u: epoll_wait", w->id);
+			break;
+		}
+		w->now = nt_now_ms();
+		worker_turn(w, ev, n < 0 ? 0 : n);
+	}
+	worker_stop(w);
+	worker_free_closed(w);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+int nt_worker_start(struct nt_worker *w)
+{
+	int rc = pthread_create(&w->thread, NULL, worker_main, w);
+	if (rc)
+		return -rc;
+	w->started = true;
+	return 0;
+}
+
+void nt_worker_join(struct nt_worker *w)
+{
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	w->started = false;
+}
+
+void nt_worker_destroy(struct nt_worker *w)
+{
+	if (!w)
+		return;
+	/* messages nobody will handle now: close fds they carry */
+	for (struct nt_msg *m = w->queue_head, *next; m; m = next) {
+		next = m->next;
+		if (m->type == NT_MSG_CONN) {
+			close(m->u.conn.fd);
+			nt_acceptor_release(w->acceptor, &m->u.conn.peer);
+		} else if (m->type == NT_MSG_CHAT) {
+			nt_buf_unref(m->u.chat.buf);
+		}
+		free(m);
+	}
+	w->queue_head = w->queue_tail = NULL;
+	nt_chat_worker_free(w->chat);
+	w->chat = NULL;
+	for (uint32_t i = 0; i < w->pool_len; i++)
+		nt_buf_unref(w->pool[i]);
+	free(w->pool);
+	free(w->heap);
+	if (w->evfd >= 0)
+		close(w->evfd);
+	if (w->epfd >= 0)
+		close(w->epfd);
+	pthread_mutex_destroy(&w->lock);
+	w->pool = NULL;
+	w->heap = NULL;
+	w->evfd = w->epfd = -1;
+}
