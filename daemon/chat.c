@@ -794,6 +794,7 @@ static size_t chat_consume(struct chat_session *s, const uint8_t *data,
 			           chat_conf(s)->max_line);
 		}
 	}
+	nt_conn_partial(s->c, nt_line_partial(&s->line));
 	/* an idle session keeps no line buffer */
 	if (!nt_line_partial(&s->line)) {
 		free(s->linebuf);
@@ -874,6 +875,15 @@ static void chat_idle(struct nt_conn *c)
 	chat_leave(s, "idle timeout");
 }
 
+static void chat_line_timeout(struct nt_conn *c)
+{
+	struct chat_session *s = c->svc;
+
+	chat_error(s, "a line must end within %u seconds: disconnecting",
+		   c->lc->timeouts.line);
+	chat_leave(s, "line timeout");
+}
+
 static void chat_shutdown(struct nt_conn *c)
 {
 	struct chat_session *s = c->svc;
@@ -903,6 +913,7 @@ const struct nt_service_ops nt_chat_ops = {
     .readable = chat_readable,
     .timer = chat_timer,
     .idle = chat_idle,
+    .line_timeout = chat_line_timeout,
     .shutdown = chat_shutdown,
     .close = chat_close,
 };

@@ -87,8 +87,8 @@ static const char *const root_keys[R_N] = {
 enum { LIM_PER_IP, LIM_MAX_OUTPUT, LIM_N };
 static const char *const limit_keys[LIM_N] = {"per_ip", "max_output"};
 
-enum { T_IDLE, T_WRITE, T_GRACE, T_N };
-static const char *const timeout_keys[T_N] = {"idle", "write",
+enum { T_IDLE, T_WRITE, T_LINE, T_GRACE, T_N };
+static const char *const timeout_keys[T_N] = {"idle", "write", "line",
                                               "shutdown_grace"};
 
 /* What a listener needs while the rest of the file is still unread. */
@@ -904,7 +904,8 @@ static void parse_timeouts(struct ctx *c, const config_setting_t *g,
                            bool set[T_N])
 {
 	const config_setting_t *k[T_N] = {0};
-	unsigned *dst[T_N] = {&t->idle, &t->write, &t->shutdown_grace};
+	unsigned *dst[T_N] = {&t->idle, &t->write, &t->line,
+	                      &t->shutdown_grace};
 	char in[LABEL_MAX + 32];
 	size_t i;
 
@@ -1382,6 +1383,8 @@ static void resolve_timeouts(struct nt_config *cfg, const struct lx *xs)
 			t->idle = xs[i].t.idle;
 		if (xs[i].set[T_WRITE])
 			t->write = xs[i].t.write;
+		if (xs[i].set[T_LINE])
+			t->line = xs[i].t.line;
 	}
 }
 
@@ -1403,7 +1406,8 @@ static struct nt_config *config_new(const char *name)
 	cfg->log_level = NT_LOG_INFO;
 	cfg->limits.per_ip = 64;
 	cfg->limits.max_output = 256 * 1024;
-	cfg->timeouts = (struct nt_timeouts){300, 30, 5};
+	cfg->timeouts = (struct nt_timeouts){
+		.idle = 300, .write = 30, .line = 30, .shutdown_grace = 5};
 	strcpy(cfg->chat.motd, DEFAULT_MOTD);
 	strcpy(cfg->chat.default_room, DEFAULT_ROOM);
 	cfg->chat.max_line = 512;

@@ -51,6 +51,7 @@ enum nt_log_level {
 struct nt_timeouts {
 	unsigned idle;
 	unsigned write;
+	unsigned line; /* a started chat line must end within this */
 	unsigned shutdown_grace;
 };
 

@@ -69,6 +69,8 @@ static uint64_t conn_deadline(const struct nt_conn *c)
 		d = c->last_activity + (uint64_t)t->idle * 1000;
 	if (t->write && c->out.count)
 		d = NT_MIN(d, c->last_progress + (uint64_t)t->write * 1000);
+	if (t->line && c->partial_since)
+		d = NT_MIN(d, c->partial_since + (uint64_t)t->line * 1000);
 	if (c->svc_deadline)
 		d = NT_MIN(d, c->svc_deadline);
 	return d;
@@ -349,6 +351,14 @@ void nt_conn_resume(struct nt_conn *c, unsigned why)
 	conn_update_epoll(c);
 }
 
+void nt_conn_partial(struct nt_conn *c, bool partial)
+{
+	if (partial == (c->partial_since != 0))
+		return;
+	c->partial_since = partial ? NT_MAX(c->w->now, 1) : 0;
+	conn_reschedule(c);
+}
+
 void nt_conn_set_timer(struct nt_conn *c, uint64_t when_ms)
 {
 	c->svc_deadline = when_ms;
@@ -364,6 +374,14 @@ void nt_conn_on_deadline(struct nt_conn *c)
 	    now >= c->last_progress + (uint64_t)t->write * 1000) {
 		NT_STAT_ADD(c->w->stats.timeouts, 1);
 		nt_conn_close(c, "write timeout");
+		return;
+	}
+	if (t->line && c->partial_since &&
+	    now >= c->partial_since + (uint64_t)t->line * 1000) {
+		if (c->ops->line_timeout)
+			c->ops->line_timeout(c);
+		NT_STAT_ADD(c->w->stats.timeouts, 1);
+		nt_conn_close(c, "line timeout");
 		return;
 	}
 	if (t->idle && now >= c->last_activity + (uint64_t)t->idle * 1000) {

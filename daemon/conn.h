@@ -28,9 +28,10 @@ struct nt_service_ops {
 	void (*drained)(struct nt_conn *c);
 	/* the deadline set with nt_conn_set_timer() has come */
 	void (*timer)(struct nt_conn *c);
-	/* the idle timeout has come and the connection is being closed:
-	 * queue any last words (they get one best-effort write) */
+	/* the idle (or line) timeout has come and the connection is being
+	 * closed: queue any last words (they get one best-effort write) */
 	void (*idle)(struct nt_conn *c);
+	void (*line_timeout)(struct nt_conn *c);
 	/* the server shuts down: stop taking input, say goodbye */
 	void (*shutdown)(struct nt_conn *c);
 	/* the connection is being freed: release service state */
@@ -78,6 +79,7 @@ struct nt_conn {
 	uint64_t svc_deadline;  /* ms; 0 = none */
 	uint64_t last_activity; /* ms; input read or output written */
 	uint64_t last_progress; /* ms; output written or queued from empty */
+	uint64_t partial_since; /* ms; an unfinished line began; 0 = none */
 	const char *close_reason;
 	struct nt_conn *next_flush;  /* worker's flush / close list */
 	struct nt_conn *prev, *next; /* worker's list of connections */
@@ -119,6 +121,12 @@ void nt_conn_pause(struct nt_conn *c, unsigned why);
  */
 void nt_conn_finish(struct nt_conn *c, const char *reason);
 void nt_conn_resume(struct nt_conn *c, unsigned why);
+
+/*
+ * The service holds an unfinished line (or not any more): the line timeout
+ * runs from the first call with true until a call with false.
+ */
+void nt_conn_partial(struct nt_conn *c, bool partial);
 
 /* A service deadline in ms on the worker's clock (0 clears it). */
 void nt_conn_set_timer(struct nt_conn *c, uint64_t when_ms);

@@ -102,6 +102,7 @@ static void check_defaults(const struct nt_config *c)
 	ck_assert_uint_eq(c->limits.max_output, 262144);
 	ck_assert_uint_eq(c->timeouts.idle, 300);
 	ck_assert_uint_eq(c->timeouts.write, 30);
+	ck_assert_uint_eq(c->timeouts.line, 30);
 	ck_assert_uint_eq(c->timeouts.shutdown_grace, 5);
 	ck_assert_str_eq(c->chat.motd,
 	                 "Be excellent to each other.");
@@ -268,9 +269,10 @@ START_TEST(test_timeout_override)
 	        "  { name = \"a\"; service = \"echo\"; port = 1;"
 	        " timeouts = { idle = 7; }; },\n"
 	        "  { name = \"b\"; service = \"chat\"; port = 2;"
-	        " timeouts = { write = 0; }; }\n"
+	        " timeouts = { write = 0; line = 4; }; }\n"
 	        ");\n"
-	        "timeouts = { idle = 100; write = 9; shutdown_grace = 3; };\n");
+	        "timeouts = { idle = 100; write = 9; line = 11; "
+	        "shutdown_grace = 3; };\n");
 	a = nt_config_listener(cfg, "a");
 	b = nt_config_listener(cfg, "b");
 	ck_assert_uint_eq(a->timeouts.idle, 7);
@@ -278,6 +280,8 @@ START_TEST(test_timeout_override)
 	ck_assert_uint_eq(a->timeouts.shutdown_grace, 3);
 	ck_assert_uint_eq(b->timeouts.idle, 100);
 	ck_assert_uint_eq(b->timeouts.write, 0);
+	ck_assert_uint_eq(a->timeouts.line, 11);
+	ck_assert_uint_eq(b->timeouts.line, 4);
 	ck_assert_uint_eq(b->timeouts.shutdown_grace, 3);
 	ck_assert_uint_eq(cfg->timeouts.idle, 100);
 }
