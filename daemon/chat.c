@@ -458,8 +458,8 @@ static void chat_quit(struct chat_session *s, const char *msg, size_t len)
 {
 	char why[QUIT_MESSAGE_MAX + 1];
 
-	snprintf(why, sizeof(why), "%.*s", (int)NT_MIN(len, QUIT_MESSAGE_MAX),
-	         msg);
+	snprintf(why, sizeof(why), "%.*s",
+	         (int)nt_text_prefix(msg, len, QUIT_MESSAGE_MAX), msg);
 	chat_leave(s, why);
 	chat_notice(s, "bye");
 	nt_conn_finish(s->c, "quit");
@@ -481,7 +481,7 @@ static void cmd_nick(struct chat_session *s, const struct nt_chat_line *l)
 		    s,
 		    "invalid nick \"%.*s\": 1 to %u letters, digits, '_' or "
 		    "'-', starting with a letter",
-		    (int)NT_MIN(l->arg_len, 64), l->arg, max);
+		    (int)nt_text_prefix(l->arg, l->arg_len, 64), l->arg, max);
 		return;
 	}
 	if (l->arg_len >= 5 && !strncasecmp(l->arg, "guest", 5)) {
@@ -552,10 +552,23 @@ static void cmd_join(struct chat_session *s, const struct nt_chat_line *l)
 		    s,
 		    "invalid room \"%.*s\": 1 to %d of a-z, 0-9, '_' or '-' "
 		    "(a leading '#' is fine)",
-		    (int)NT_MIN(l->arg_len, 64), l->arg, NT_ROOM_MAX);
+		    (int)nt_text_prefix(l->arg, l->arg_len, 64), l->arg,
+		    NT_ROOM_MAX);
 		return;
 	}
 	cmd_join_room(s, room);
+}
+
+/* stable output for people and programs: sorted, not in hash order */
+static int cmp_nick(const void *a, const void *b)
+{
+	return nt_text_nick_cmp(a, b);
+}
+
+static int cmp_room(const void *a, const void *b)
+{
+	const struct nt_hub_room_info *x = a, *y = b;
+	return strcmp(x->name, y->name);
 }
 
 static void cmd_who(struct chat_session *s, const struct nt_chat_line *l)
@@ -572,10 +585,11 @@ static void cmd_who(struct chat_session *s, const struct nt_chat_line *l)
 		memcpy(room, s->ent.room, sizeof(room));
 	else if (nt_text_room_normalize(l->arg, l->arg_len, room) < 0) {
 		chat_error(s, "invalid room \"%.*s\"",
-		           (int)NT_MIN(l->arg_len, 64), l->arg);
+		           (int)nt_text_prefix(l->arg, l->arg_len, 64), l->arg);
 		return;
 	}
 	unsigned n = nt_hub_who(s->c->w->hub, room, names, WHO_MAX);
+	qsort(names, NT_MIN(n, WHO_MAX), sizeof(names[0]), cmp_nick);
 	if (!n) {
 		chat_error(s, "no such room: #%s", room);
 		return;
@@ -597,6 +611,7 @@ static void cmd_rooms(struct chat_session *s, const struct nt_chat_line *l)
 		return;
 	}
 	unsigned n = nt_hub_rooms(s->c->w->hub, info, ROOMS_MAX);
+	qsort(info, NT_MIN(n, ROOMS_MAX), sizeof(info[0]), cmp_room);
 	chat_notice(s, "%u %s:", n, n == 1 ? "room" : "rooms");
 	for (unsigned i = 0; i < n && i < ROOMS_MAX; i++)
 		chat_notice(s, "#%s (%u %s)", info[i].name, info[i].members,
@@ -617,8 +632,8 @@ static void cmd_msg(struct chat_session *s, const struct nt_chat_line *l)
 	if (l->arg_len > NT_NICK_LIMIT ||
 	    (snprintf(nick, sizeof(nick), "%.*s", (int)l->arg_len, l->arg),
 	     nt_hub_find(s->c->w->hub, nick, &t) < 0)) {
-		chat_error(s, "no such nick: %.*s", (int)NT_MIN(l->arg_len, 64),
-		           l->arg);
+		chat_error(s, "no such nick: %.*s",
+		           (int)nt_text_prefix(l->arg, l->arg_len, 64), l->arg);
 		return;
 	}
 	struct nt_buf *b =
@@ -692,8 +707,10 @@ static void chat_command(struct chat_session *s, const struct nt_chat_line *l)
 		cmd_msg(s, l);
 		break;
 	case NT_CHAT_PING:
-		chat_notice(s, "pong%s%.*s", l->text_len ? " " : "",
-		            (int)NT_MIN(l->text_len, PING_TOKEN_MAX), l->text);
+		chat_notice(
+		    s, "pong%s%.*s", l->text_len ? " " : "",
+		    (int)nt_text_prefix(l->text, l->text_len, PING_TOKEN_MAX),
+		    l->text);
 		break;
 	case NT_CHAT_HELP:
 		cmd_help(s);
@@ -703,7 +720,8 @@ static void chat_command(struct chat_session *s, const struct nt_chat_line *l)
 		break;
 	case NT_CHAT_UNKNOWN:
 		chat_error(s, "unknown command /%.*s; /help lists the commands",
-		           (int)NT_MIN(l->name_len, 32), l->name);
+		           (int)nt_text_prefix(l->name, l->name_len, 32),
+		           l->name);
 		break;
 	}
 }
@@ -811,6 +829,14 @@ static void chat_telnet_events(struct chat_session *s,
 		nt_conn_send_copy(s->c, tout->buf, tout->len);
 	if (tout->events & NT_TELNET_EV_AYT)
 		chat_notice(s, "yes, natter is here");
+	/* subnegotiations cost no memory, but an endless one would dodge
+	 * flood control and the line timeout */
+	if (tout->events & NT_TELNET_EV_SB_TOO_LONG) {
+		chat_error(s, "telnet subnegotiation too long: disconnecting");
+		chat_leave(s, "protocol error");
+		nt_conn_finish(s->c, "telnet subnegotiation too long");
+		return;
+	}
 	if (tout->events & NT_TELNET_EV_INTERRUPT)
 		chat_quit(s, "interrupted", strlen("interrupted"));
 }
@@ -870,8 +896,9 @@ static void chat_idle(struct nt_conn *c)
 {
 	struct chat_session *s = c->svc;
 
-	chat_notice(s, "idle for %u seconds: disconnecting",
-	            c->lc->timeouts.idle);
+	unsigned n = c->lc->timeouts.idle;
+	chat_notice(s, "idle for %u second%s: disconnecting", n,
+	            n == 1 ? "" : "s");
 	chat_leave(s, "idle timeout");
 }
 
@@ -879,8 +906,9 @@ static void chat_line_timeout(struct nt_conn *c)
 {
 	struct chat_session *s = c->svc;
 
-	chat_error(s, "a line must end within %u seconds: disconnecting",
-		   c->lc->timeouts.line);
+	unsigned n = c->lc->timeouts.line;
+	chat_error(s, "a line must end within %u second%s: disconnecting", n,
+	           n == 1 ? "" : "s");
 	chat_leave(s, "line timeout");
 }
 

@@ -65,7 +65,9 @@ static uint64_t conn_deadline(const struct nt_conn *c)
 	const struct nt_timeouts *t = &c->lc->timeouts;
 	uint64_t d = UINT64_MAX;
 
-	if (t->idle)
+	/* idle means the client sent nothing and is owed nothing: while
+	 * output is queued the write timeout watches instead */
+	if (t->idle && !c->out.count)
 		d = c->last_activity + (uint64_t)t->idle * 1000;
 	if (t->write && c->out.count)
 		d = NT_MIN(d, c->last_progress + (uint64_t)t->write * 1000);
@@ -312,7 +314,9 @@ void nt_conn_flush(struct nt_conn *c)
 		progress = true;
 	}
 	if (progress) {
-		c->last_progress = c->last_activity = c->w->now;
+		/* output is progress, not activity: idle means "sent nothing"
+		 */
+		c->last_progress = c->w->now;
 		conn_reschedule(c);
 	}
 	bool want = q->count > 0;
@@ -384,7 +388,8 @@ void nt_conn_on_deadline(struct nt_conn *c)
 		nt_conn_close(c, "line timeout");
 		return;
 	}
-	if (t->idle && now >= c->last_activity + (uint64_t)t->idle * 1000) {
+	if (t->idle && !c->out.count &&
+	    now >= c->last_activity + (uint64_t)t->idle * 1000) {
 		if (c->ops->idle)
 			c->ops->idle(c);
 		NT_STAT_ADD(c->w->stats.timeouts, 1);

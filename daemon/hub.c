@@ -26,12 +26,14 @@ struct nt_hub {
 	unsigned n_workers;
 	unsigned max_rooms;
 	unsigned guest_seq;
-	struct nt_map nicks;          /* nick_key -> entry */
-	struct nt_map rooms;          /* name -> hub_room */
-	atomic_uint_fast64_t next_id; /* not under the lock */
+	char default_room[NT_ROOM_MAX + 1]; /* exempt from max_rooms */
+	struct nt_map nicks;                /* nick_key -> entry */
+	struct nt_map rooms;                /* name -> hub_room */
+	atomic_uint_fast64_t next_id;       /* not under the lock */
 };
 
-struct nt_hub *nt_hub_new(unsigned n_workers, unsigned max_rooms)
+struct nt_hub *nt_hub_new(unsigned n_workers, unsigned max_rooms,
+                          const char *default_room)
 {
 	struct nt_hub *h = calloc(1, sizeof(*h));
 	if (!h)
@@ -39,6 +41,7 @@ struct nt_hub *nt_hub_new(unsigned n_workers, unsigned max_rooms)
 	pthread_mutex_init(&h->lock, NULL);
 	h->n_workers = n_workers;
 	h->max_rooms = max_rooms;
+	snprintf(h->default_room, sizeof(h->default_room), "%s", default_room);
 	atomic_init(&h->next_id, 1);
 	nt_map_init(&h->nicks);
 	nt_map_init(&h->rooms);
@@ -76,7 +79,8 @@ static int room_add(struct nt_hub *h, struct nt_hub_entry *e, const char *name,
 	struct hub_room *r = room_get(h, name);
 
 	if (!r) {
-		if (h->rooms.n >= h->max_rooms)
+		if (h->rooms.n >= h->max_rooms &&
+		    strcmp(name, h->default_room) != 0)
 			return -ENOSPC;
 		r = calloc(1, sizeof(*r) + h->n_workers * sizeof(unsigned));
 		if (!r)
@@ -202,7 +206,7 @@ int nt_hub_move(struct nt_hub *h, struct nt_hub_entry *e, const char *room,
 	if (old && !strcmp(old->name, room)) {
 		rc = -EALREADY;
 	} else if (!room_get(h, room) && h->rooms.n >= h->max_rooms &&
-	           !old_vanishes) {
+	           !old_vanishes && strcmp(room, h->default_room) != 0) {
 		/* checked first so a full server leaves the user in place */
 		rc = -ENOSPC;
 	} else {

@@ -37,7 +37,13 @@ struct nt_hub_room_info {
 
 struct nt_hub;
 
-struct nt_hub *nt_hub_new(unsigned n_workers, unsigned max_rooms);
+/*
+ * max_rooms bounds the rooms that exist at once, except default_room: it
+ * can always be made again, so that filling the server with rooms cannot
+ * lock new clients out.
+ */
+struct nt_hub *nt_hub_new(unsigned n_workers, unsigned max_rooms,
+                          const char *default_room);
 void nt_hub_free(struct nt_hub *h);
 
 /*

@@ -237,7 +237,8 @@ static int start_threads(struct server *s, unsigned max_conns)
 
 	s->worker_mem = calloc(s->n_workers, sizeof(*s->worker_mem));
 	s->workers = calloc(s->n_workers, sizeof(*s->workers));
-	s->hub = nt_hub_new((unsigned)s->n_workers, s->cfg->chat.max_rooms);
+	s->hub = nt_hub_new((unsigned)s->n_workers, s->cfg->chat.max_rooms,
+	                    s->cfg->chat.default_room);
 	if (!s->worker_mem || !s->workers || !s->hub) {
 		nt_log_errx("out of memory");
 		return -ENOMEM;

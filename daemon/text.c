@@ -402,3 +402,13 @@ int nt_text_room_normalize(const char *in, size_t len,
 	out[len] = '\0';
 	return (int)len;
 }
+
+size_t nt_text_prefix(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	/* back up over continuation bytes to the start of a character */
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	return max;
+}

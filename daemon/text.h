@@ -93,6 +93,12 @@ size_t nt_text_clean(const uint8_t *in, size_t len, uint8_t *out,
  */
 bool nt_text_is_clean(const uint8_t *s, size_t len);
 
+/*
+ * The longest prefix of s (at most max bytes) that does not split a UTF-8
+ * character: for quoting user text in a bounded reply. s is clean text.
+ */
+size_t nt_text_prefix(const char *s, size_t len, size_t max);
+
 /* true if s is empty or all spaces: a line not worth sending to anyone */
 bool nt_text_is_blank(const uint8_t *s, size_t len);
 

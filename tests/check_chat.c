@@ -257,7 +257,7 @@ static unsigned room_count(struct nt_hub *h)
 
 START_TEST(test_hub_enter_guests)
 {
-	struct nt_hub *h = nt_hub_new(N_WORKERS, 10);
+	struct nt_hub *h = nt_hub_new(N_WORKERS, 10, "lobby");
 	struct nt_hub_entry *e[8];
 	struct nt_hub_target t;
 
@@ -297,7 +297,7 @@ END_TEST
 START_TEST(test_hub_guest_exhaustion)
 {
 	enum { N = 9999 };
-	struct nt_hub *h = nt_hub_new(1, 10);
+	struct nt_hub *h = nt_hub_new(1, 10, "lobby");
 	struct nt_hub_entry *e = calloc(N + 2, sizeof(*e));
 	struct nt_hub_target t;
 	unsigned members;
@@ -336,7 +336,7 @@ END_TEST
 
 START_TEST(test_hub_rename)
 {
-	struct nt_hub *h = nt_hub_new(N_WORKERS, 10);
+	struct nt_hub *h = nt_hub_new(N_WORKERS, 10, "lobby");
 	struct nt_hub_entry *a = entry_new(h, 0, 0), *b = entry_new(h, 1, 0);
 	struct nt_hub_target t;
 	char guest_a[NT_NICK_LIMIT + 1];
@@ -408,7 +408,7 @@ END_TEST
 
 START_TEST(test_hub_move)
 {
-	struct nt_hub *h = nt_hub_new(N_WORKERS, 10);
+	struct nt_hub *h = nt_hub_new(N_WORKERS, 10, "lobby");
 	struct nt_hub_entry *a = entry_new(h, 0, 0), *b = entry_new(h, 1, 0);
 	unsigned members = 99;
 
@@ -450,7 +450,7 @@ END_TEST
 /* max_rooms: entering and moving may not make one room too many */
 START_TEST(test_hub_max_rooms)
 {
-	struct nt_hub *h = nt_hub_new(N_WORKERS, 2);
+	struct nt_hub *h = nt_hub_new(N_WORKERS, 2, "lobby");
 	struct nt_hub_entry *a = entry_new(h, 0, 0), *b = entry_new(h, 1, 0);
 	struct nt_hub_entry *c = entry_new(h, 2, 0), *x = entry_new(h, 3, 0);
 	struct nt_hub_target t;
@@ -487,6 +487,14 @@ START_TEST(test_hub_max_rooms)
 	ck_assert_int_eq(nt_hub_move(h, c, "r4", &members), 0);
 	ck_assert_uint_eq(room_count(h), 2);
 
+	/* the default room can always be made: a full server still lets
+	 * new clients in and lets anyone /part back */
+	ck_assert_int_eq(nt_hub_enter(h, x, "lobby", &members), 0);
+	ck_assert_uint_eq(room_count(h), 3);
+	ck_assert_int_eq(nt_hub_move(h, c, "lobby", &members), 0);
+	ck_assert_uint_eq(members, 2);
+	nt_hub_leave(h, x);
+
 	nt_hub_leave(h, a);
 	nt_hub_leave(h, b);
 	nt_hub_leave(h, c);
@@ -510,7 +518,7 @@ static bool has_name(char (*names)[NT_NICK_LIMIT + 1], unsigned n,
 
 START_TEST(test_hub_who_rooms)
 {
-	struct nt_hub *h = nt_hub_new(N_WORKERS, 10);
+	struct nt_hub *h = nt_hub_new(N_WORKERS, 10, "lobby");
 	struct nt_hub_entry *e[5];
 	char names[5][NT_NICK_LIMIT + 1];
 	struct nt_hub_room_info info[3];
@@ -577,7 +585,7 @@ static void check_workers(struct nt_hub *h, const char *room, unsigned members,
 
 START_TEST(test_hub_room_workers)
 {
-	struct nt_hub *h = nt_hub_new(N_WORKERS, 10);
+	struct nt_hub *h = nt_hub_new(N_WORKERS, 10, "lobby");
 	struct nt_hub_entry *a = entry_new(h, 0, 0), *b = entry_new(h, 2, 0);
 	struct nt_hub_entry *c = entry_new(h, 2, 1);
 
@@ -618,7 +626,7 @@ END_TEST
 
 START_TEST(test_hub_ids)
 {
-	struct nt_hub *h = nt_hub_new(1, 1);
+	struct nt_hub *h = nt_hub_new(1, 1, "lobby");
 	uint64_t prev = nt_hub_next_id(h);
 
 	ck_assert_uint_ne(prev, 0);
@@ -692,7 +700,7 @@ static void *hub_thread_main(void *arg)
 
 START_TEST(test_hub_threads)
 {
-	struct nt_hub *h = nt_hub_new(T_THREADS, 100);
+	struct nt_hub *h = nt_hub_new(T_THREADS, 100, "lobby");
 	struct hub_thread ht[T_THREADS];
 	pthread_t tid[T_THREADS];
 	pthread_barrier_t done;

@@ -47,7 +47,7 @@ static void teardown(void)
 
 struct chat_opts {
 	size_t max_output;
-	unsigned idle;
+	unsigned idle, line;
 	unsigned rate, burst;
 	unsigned max_rooms;
 };
@@ -69,13 +69,14 @@ static void chat_start(const struct chat_opts *o)
 	    "workers = 4;\n"
 	    "max_connections = 1000;\n"
 	    "limits = { per_ip = 0; max_output = %zu; };\n"
-	    "timeouts = { idle = %u; write = 60; shutdown_grace = 2; };\n"
+	    "timeouts = { idle = %u; line = %u; write = 60; "
+	    "shutdown_grace = 2; };\n"
 	    "chat = { motd = \"" MOTD1 "\\n" MOTD2 "\";\n"
 	    "  default_room = \"lobby\"; max_line = 512; max_nick = 24;\n"
 	    "  max_rooms = %u; flood = { rate = %u; burst = %u; }; };\n"
 	    "listeners = ( { name = \"chat\"; service = \"chat\"; "
 	    "family = \"ipv4\"; address = \"127.0.0.1\"; port = 0; } );\n",
-	    o->max_output, o->idle, o->max_rooms, o->rate, o->burst);
+	    o->max_output, o->idle, o->line, o->max_rooms, o->rate, o->burst);
 }
 
 /* ---- clients --------------------------------------------------------------
@@ -755,7 +756,23 @@ START_TEST(test_max_rooms)
 	EXPECT(b, "*** you are now in #z (1 user)");
 	cl_send(b, "/rooms");
 	EXPECT(b, "*** 2 rooms:");
-	EXPECT_SET(b, "*** #x (2 users)", "*** #z (1 user)");
+	EXPECT(b, "*** #x (2 users)"); /* sorted by name */
+	EXPECT(b, "*** #z (1 user)");
+	/* two rooms exist and #lobby is gone, yet a newcomer still gets in:
+	 * the default room is exempt from max_rooms */
+	{
+		struct cl newcomer;
+		cl_open(&newcomer);
+		cl_send(&newcomer, "/rooms");
+		EXPECT(&newcomer, "*** 3 rooms:");
+		cl_close(&newcomer);
+	}
+	/* and /part back to it works too */
+	cl_send(c, "/part");
+	{
+		char got[128]; /* the newcomer may or may not be gone yet */
+		EXPECT_PREFIX(c, "*** you are now in #lobby (", got);
+	}
 	group_close(v, 3);
 	stop_ok();
 }
@@ -1228,17 +1245,27 @@ static const char *unclean(const uint8_t *s, size_t n)
 	return NULL;
 }
 
+/* the next line, which must be clean, into got */
+static void clean_line(int at, struct cl *c, char *got, size_t size)
+{
+	size_t n;
+
+	int rc = cl_line_n(c, got, size, &n, IO_MS);
+	ck_assert_msg(rc == 0, "line %d: %s: %s", at, c->nick, rc_str(rc));
+	const char *why = unclean((const uint8_t *)got, n);
+	ck_assert_msg(!why, "line %d: %s received %s: \"%s\"", at, c->nick, why,
+	              got);
+	ck_assert_msg(strlen(got) == n, "line %d: %s: NUL in a line", at,
+	              c->nick);
+}
+
 /* the next line must be want, and clean */
 static void expect_clean(int at, struct cl *c, const char *want)
 {
 	char got[LINE_SIZE];
-	size_t n;
 
-	int rc = cl_line_n(c, got, sizeof(got), &n, IO_MS);
-	ck_assert_msg(rc == 0, "line %d: %s: %s", at, c->nick, rc_str(rc));
-	const char *why = unclean((const uint8_t *)got, n);
-	ck_assert_msg(!why, "line %d: %s received %s", at, c->nick, why);
-	ck_assert_msg(strlen(got) == n && !strcmp(got, want),
+	clean_line(at, c, got, sizeof(got));
+	ck_assert_msg(!strcmp(got, want),
 	              "line %d: %s: expected \"%s\", got \"%s\"", at, c->nick,
 	              want, got);
 }
@@ -1315,6 +1342,49 @@ START_TEST(test_injection)
 	EXPECT(a, "*** bye");
 	EXPECT_CLEAN(b, "*** alice has quit (bye\xef\xbf\xbd!)");
 	group_close(v, 2);
+	stop_ok();
+}
+END_TEST
+
+/*
+ * Where the server shortens text (a quit message, a ping token, a name
+ * quoted in an error), it must not cut a UTF-8 character in two: every
+ * line stays valid UTF-8. Each text below puts a two-byte character
+ * across the server's limit.
+ */
+START_TEST(test_truncation_utf8)
+{
+	struct cl v[3];
+	struct cl *a = &v[0], *b = &v[1], *c = &v[2];
+	char got[LINE_SIZE], want[LINE_SIZE], as[200];
+
+	chat_start(NULL);
+	group_open(v, 3, (const char *const[]){"alice", "bob", "carol"});
+	memset(as, 'a', sizeof(as));
+
+	/* a quit message goes to others, up to 160 bytes of it */
+	cl_send(c, "/quit %.159s\xc3\xa9", as);
+	EXPECT(c, "*** bye");
+	clean_line(__LINE__, b, got, sizeof(got));
+	snprintf(want, sizeof(want), "*** carol has quit (%.159s", as);
+	ck_assert_msg(!strncmp(got, want, strlen(want)) &&
+	                  got[strlen(got) - 1] == ')',
+	              "got \"%s\"", got);
+
+	/* the ping token is repeated up to 64 bytes */
+	/* alice saw carol go too (checked on bob's side above) */
+	EXPECT_PREFIX(a, "*** carol has quit (", got);
+	cl_send(a, "/ping %.63s\xc3\xa9", as);
+	clean_line(__LINE__, a, got, sizeof(got));
+	snprintf(want, sizeof(want), "*** pong %.63s", as);
+	ck_assert_msg(!strncmp(got, want, strlen(want)), "got \"%s\"", got);
+
+	/* a rejected nick is quoted up to 64 bytes */
+	cl_send(a, "/nick %.63s\xc3\xa9", as);
+	clean_line(__LINE__, a, got, sizeof(got));
+	snprintf(want, sizeof(want), "!!! invalid nick \"%.63s", as);
+	ck_assert_msg(!strncmp(got, want, strlen(want)), "got \"%s\"", got);
+	group_close(v, 3);
 	stop_ok();
 }
 END_TEST
@@ -1452,6 +1522,29 @@ START_TEST(test_telnet_iac)
 	SEND_LIT(a, NOP "lit\r\n");
 	EXPECT(b, "<alice> split");
 	EXPECT_QUIET(a);
+
+	/* an endless subnegotiation costs no memory, but it would dodge the
+	 * line timeout and flood control: past NT_TELNET_SB_MAX it ends the
+	 * session */
+	{
+		struct cl e;
+		static char junk[4096];
+		cl_open(&e);
+		memset(junk, 'x', sizeof(junk));
+		SEND_LIT(&e, IAC SB "\x18");
+		cl_send_raw(&e, junk, sizeof(junk));
+		EXPECT(&e, "!!! telnet subnegotiation too long: disconnecting");
+		EXPECT_EOF(&e);
+		for (int i = 0; i < 2; i++) {
+			char got[128], want[128];
+			EXPECT_PREFIX(&v[i], "*** guest", got);
+			snprintf(want, sizeof(want),
+			         "*** %s has quit (protocol error)",
+			         strtok(got + 4, " "));
+			EXPECT(&v[i], "%s", want);
+		}
+		cl_close(&e);
+	}
 
 	/* Ctrl-C: the session ends */
 	SEND_LIT(a, IAC IP);
@@ -1717,6 +1810,37 @@ START_TEST(test_idle_timeout)
 }
 END_TEST
 
+/* line = 1: a line begun and never ended costs the session */
+START_TEST(test_line_timeout)
+{
+	struct chat_opts o = defaults;
+	struct cl v[2];
+	struct cl *a = &v[0], *b = &v[1];
+	char got[LINE_SIZE];
+
+	o.line = 1;
+	chat_start(&o);
+	group_open(v, 2, (const char *const[]){"alice", "bob"});
+	uint64_t t0 = nt_test_now_ms();
+	SEND_LIT(a, "this line never ends");
+	EXPECT_PREFIX(a, "!!! a line must end within 1 second", got);
+	ck_assert_msg(!strcmp(got, "!!! a line must end within 1 second: "
+	                           "disconnecting") ||
+	                  !strcmp(got, "!!! a line must end within 1 "
+	                               "seconds: disconnecting"),
+	              "alice got \"%s\"", got);
+	EXPECT_EOF(a);
+	uint64_t took = nt_test_now_ms() - t0;
+	ck_assert_msg(took >= 900, "dropped after %llu ms",
+	              (unsigned long long)took);
+	/* and not a byte of the unfinished line was said */
+	EXPECT(b, "*** alice has quit (line timeout)");
+	EXPECT_QUIET(b);
+	group_close(v, 2);
+	stop_ok();
+}
+END_TEST
+
 /* SIGTERM: everyone is told, then the connections close, exit 0 */
 START_TEST(test_sigterm)
 {
@@ -1780,6 +1904,7 @@ Suite *chat_e2e_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_injection);
+	tcase_add_test(tc, test_truncation_utf8);
 	tcase_add_test(tc, test_long_line);
 	tcase_add_test(tc, test_line_endings);
 	suite_add_tcase(s, tc);
@@ -1796,6 +1921,7 @@ Suite *chat_e2e_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_idle_timeout);
+	tcase_add_test(tc, test_line_timeout);
 	tcase_add_test(tc, test_sigterm);
 	suite_add_tcase(s, tc);
 	return s;

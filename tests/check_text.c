@@ -759,6 +759,27 @@ START_TEST(test_room_normalize)
 }
 END_TEST
 
+/* shortening quoted text never splits a character */
+START_TEST(test_prefix)
+{
+	const char *s = "ab\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z";
+	size_t n = strlen(s);
+
+	ck_assert_uint_eq(nt_text_prefix(s, n, 100), n);
+	ck_assert_uint_eq(nt_text_prefix(s, n, 2), 2);
+	ck_assert_uint_eq(nt_text_prefix(s, n, 3), 2); /* inside é */
+	ck_assert_uint_eq(nt_text_prefix(s, n, 4), 4);
+	ck_assert_uint_eq(nt_text_prefix(s, n, 6), 4); /* inside € */
+	ck_assert_uint_eq(nt_text_prefix(s, n, 7), 7);
+	ck_assert_uint_eq(nt_text_prefix(s, n, 10), 7); /* inside the emoji */
+	ck_assert_uint_eq(nt_text_prefix(s, n, 11), 11);
+	ck_assert_uint_eq(nt_text_prefix(s, n, 0), 0);
+	for (size_t m = 0; m <= n; m++)
+		ck_assert(nt_text_is_clean((const uint8_t *)s,
+		                           nt_text_prefix(s, n, m)));
+}
+END_TEST
+
 Suite *text_suite(void);
 
 Suite *text_suite(void)
@@ -804,6 +825,7 @@ Suite *text_suite(void)
 	tcase_add_test(tn, test_nick_valid);
 	tcase_add_test(tn, test_nick_fold_cmp);
 	tcase_add_test(tn, test_room_normalize);
+	tcase_add_test(tn, test_prefix);
 	suite_add_tcase(s, tn);
 	return s;
 }
