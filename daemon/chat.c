@@ -848,17 +848,8 @@ static void chat_readable(struct nt_conn *c)
 	struct nt_telnet_out tout;
 
 	ssize_t n = nt_conn_read(c, buf, sizeof(buf));
-	if (n == -EAGAIN)
+	if (n <= 0)
 		return;
-	if (n < 0) {
-		nt_conn_close(c, n == -ECONNRESET ? "connection reset by peer"
-		                                  : "read error");
-		return;
-	}
-	if (n == 0) {
-		nt_conn_finish(c, "client closed");
-		return;
-	}
 	nt_telnet_out_init(&tout);
 	size_t len = nt_telnet_feed(&s->tn, buf, (size_t)n, buf, &tout);
 	size_t used = chat_consume(s, buf, len);

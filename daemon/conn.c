@@ -200,10 +200,12 @@ ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len)
 		return n;
 	}
 	if (n == 0)
-		return 0;
-	if (errno == EINTR || errno == EWOULDBLOCK)
-		return -EAGAIN;
-	return -errno;
+		nt_conn_finish(c, "client closed");
+	else if (errno == ECONNRESET)
+		nt_conn_close(c, "connection reset by peer");
+	else if (errno != EINTR && errno != EWOULDBLOCK)
+		nt_conn_close(c, "read error");
+	return 0;
 }
 
 static int outq_reserve(struct nt_outq *q)

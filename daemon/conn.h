@@ -94,8 +94,9 @@ struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
 void nt_conn_free(struct nt_conn *c);
 
 /*
- * Read from the socket. Returns bytes read, 0 at EOF, -EAGAIN when there
- * is nothing, or another -errno (after which the caller closes).
+ * Read from the socket: the bytes read, or 0 when there is nothing to do
+ * now: no data yet, or the peer's EOF (the connection then finishes: no
+ * more reading, closed once its output is sent) or an error (closed).
  */
 ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len);
 

@@ -26,17 +26,8 @@ static void echo_readable(struct nt_conn *c)
 	}
 	struct nt_buf *b = c->in;
 	ssize_t n = nt_conn_read(c, b->data + b->len, b->cap - b->len);
-	if (n == -EAGAIN)
+	if (n <= 0)
 		return;
-	if (n < 0) {
-		nt_conn_close(c, n == -ECONNRESET ? "connection reset by peer"
-		                                  : "read error");
-		return;
-	}
-	if (n == 0) {
-		nt_conn_finish(c, "client closed");
-		return;
-	}
 	if (nt_conn_send(c, b, b->len, (size_t)n) < 0) {
 		nt_conn_close(c, "out of memory");
 		return;
