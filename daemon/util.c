@@ -1,9 +1,12 @@
 /*
- * Stateless helpers: address conversion and formatting, clocks.
+ * Stateless helpers: address conversion and formatting, clocks; and the
+ * latch that lets the main thread wait for the others.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 #include <time.h>
@@ -98,4 +101,73 @@ uint64_t nt_now_us(void)
 uint64_t nt_now_ms(void)
 {
 	return nt_now_us() / 1000u;
+}
+
+struct nt_latch {
+	pthread_mutex_t lock; /* guards left and refs */
+	pthread_cond_t cond;  /* signalled when left reaches 0 */
+	unsigned left;
+	unsigned refs;
+};
+
+struct nt_latch *nt_latch_new(unsigned n)
+{
+	struct nt_latch *l = calloc(1, sizeof(*l));
+	pthread_condattr_t ca;
+
+	if (!l)
+		return NULL;
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	l->left = n;
+	l->refs = n + 1;
+	return l;
+}
+
+/* drops one reference; the lock is held and released here */
+static void latch_put_locked(struct nt_latch *l)
+{
+	bool last = --l->refs == 0;
+
+	pthread_mutex_unlock(&l->lock);
+	if (last) {
+		pthread_cond_destroy(&l->cond);
+		pthread_mutex_destroy(&l->lock);
+		free(l);
+	}
+}
+
+void nt_latch_done(struct nt_latch *l)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	if (l->left && --l->left == 0)
+		pthread_cond_signal(&l->cond);
+	latch_put_locked(l);
+}
+
+bool nt_latch_wait(struct nt_latch *l, int timeout_ms)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	if (!l)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&l->lock);
+	while (l->left && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+	bool all = l->left == 0;
+	latch_put_locked(l);
+	return all;
 }

@@ -5,6 +5,8 @@
 #ifndef NT_UTIL_H
 #define NT_UTIL_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -38,5 +40,19 @@ void nt_sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf,
 /* CLOCK_MONOTONIC in milliseconds / microseconds */
 uint64_t nt_now_ms(void);
 uint64_t nt_now_us(void);
+
+/*
+ * A countdown for "tell me when every thread has done it": made for n
+ * parties plus the waiter, each of which drops its reference exactly once
+ * (the parties through nt_latch_done(), the waiter through nt_latch_wait()),
+ * so a party that comes late after the waiter gave up is still safe.
+ */
+struct nt_latch;
+
+struct nt_latch *nt_latch_new(unsigned n);
+void nt_latch_done(struct nt_latch *l);
+/* Wait up to timeout_ms for every party, then drop the waiter's
+ * reference: true if all were done in time. */
+bool nt_latch_wait(struct nt_latch *l, int timeout_ms);
 
 #endif
