@@ -153,6 +153,26 @@ static struct nt_chat_worker *chat_worker(struct nt_worker *w)
 	return w->chat = cw;
 }
 
+void nt_chat_worker_reconfigure(struct nt_worker *w)
+{
+	struct nt_chat_worker *cw = w->chat;
+	size_t cap = NT_TEXT_CLEAN_MAX((size_t)w->cfg->chat.max_line);
+
+	/* only ever grows: a session keeps its old max_line until its
+	 * current line is done */
+	if (!cw || cap <= cw->clean_cap)
+		return;
+	uint8_t *p = realloc(cw->clean, cap);
+	if (!p) {
+		nt_log_warnx("worker %u: out of memory: longer chat lines are "
+		             "cut until the next restart",
+		             w->id);
+		return;
+	}
+	cw->clean = p;
+	cw->clean_cap = cap;
+}
+
 void nt_chat_worker_free(struct nt_chat_worker *cw)
 {
 	if (!cw)
@@ -250,6 +270,22 @@ static const char overflow_notice[] = "*** disconnected: output overflow\r\n";
  * Queue b to one session. A recipient whose queue would pass max_output is
  * a slow consumer: it is disconnected rather than slowing anyone else.
  */
+/* an entry about s, with its fields for the journal */
+#define chat_log(s, level, id, ...)                                            \
+	do {                                                                   \
+		if (nt_log_enabled(level)) {                                   \
+			char who_[NT_ADDRSTR_MAX];                             \
+			nt_conn_client((s)->c, who_, sizeof(who_));            \
+			struct nt_log_ctx ctx_ = {.msgid = (id),               \
+			                          .client = who_,              \
+			                          .nick = (s)->ent.nick,       \
+			                          .room = (s)->ent.room,       \
+			                          .listener =                  \
+			                              (s)->c->lc->name};       \
+			nt_logc((level), &ctx_, __VA_ARGS__);                  \
+		}                                                              \
+	} while (0)
+
 static void deliver_one(struct chat_session *s, struct nt_buf *b)
 {
 	struct nt_conn *c = s->c;
@@ -259,8 +295,9 @@ static void deliver_one(struct chat_session *s, struct nt_buf *b)
 	if (nt_conn_queued(c) + b->len > c->w->cfg->limits.max_output) {
 		char who[NT_ADDRSTR_MAX];
 		nt_peer_format(&c->peer, who, sizeof(who));
-		nt_log_notice("%s (%s): disconnected: output overflow", who,
-		              s->ent.nick);
+		chat_log(s, NT_LOG_NOTICE, NT_MSGID_CHAT_OVERFLOW,
+		         "%s (%s): disconnected: output overflow", who,
+		         s->ent.nick);
 		nt_conn_send_copy(c, overflow_notice,
 		                  sizeof(overflow_notice) - 1);
 		nt_conn_close(c, "output overflow");
@@ -381,11 +418,50 @@ static void send_motd(struct chat_session *s)
 	}
 }
 
+/*
+ * A session that lived in an earlier natterd: back under its nick (unless
+ * someone took it meanwhile) in its room, without a greeting or a join
+ * announcement, since nobody saw it leave.
+ */
+static int chat_enter_restored(struct chat_session *s,
+                               const struct nt_sd_session *rs,
+                               unsigned *members)
+{
+	const char *room = rs->room[0] ? rs->room : chat_conf(s)->default_room;
+	int rc =
+	    nt_hub_enter_as(s->c->w->hub, &s->ent, rs->nick, room, members);
+
+	if (rc == -ENOSPC && strcmp(room, chat_conf(s)->default_room))
+		rc = nt_hub_enter_as(s->c->w->hub, &s->ent, rs->nick,
+		                     chat_conf(s)->default_room, members);
+	return rc;
+}
+
+static void chat_restored(struct chat_session *s,
+                          const struct nt_sd_session *rs)
+{
+	if (rs->nick[0] && strcmp(rs->nick, s->ent.nick))
+		chat_notice(s,
+		            "natterd was restarted; %s was taken meanwhile, so "
+		            "you are now %s, in #%s",
+		            rs->nick, s->ent.nick, s->ent.room);
+	else
+		chat_notice(s,
+		            "natterd was restarted; you are still %s, in #%s",
+		            s->ent.nick, s->ent.room);
+	chat_log(s, NT_LOG_INFO, NT_MSGID_RESTORED,
+	         "%s is back in #%s after the restart", s->ent.nick,
+	         s->ent.room);
+}
+
 static int chat_open(struct nt_conn *c)
 {
 	struct nt_chat_worker *cw = chat_worker(c->w);
 	struct chat_session *s = cw ? calloc(1, sizeof(*s)) : NULL;
+	const struct nt_sd_session *rs =
+	    c->restore ? &c->restore->session : NULL;
 	unsigned members = 0;
+	int rc;
 
 	if (!s)
 		return -ENOMEM;
@@ -400,7 +476,10 @@ static int chat_open(struct nt_conn *c)
 	if (slot_take(cw, s) < 0)
 		return -ENOMEM;
 	const char *room = chat_conf(s)->default_room;
-	int rc = nt_hub_enter(c->w->hub, &s->ent, room, &members);
+	if (rs)
+		rc = chat_enter_restored(s, rs, &members);
+	else
+		rc = nt_hub_enter(c->w->hub, &s->ent, room, &members);
 	if (rc == -ENOSPC) {
 		chat_error(s, "the server has too many rooms; try again later");
 		nt_conn_finish(c, "no room for the default room");
@@ -409,8 +488,14 @@ static int chat_open(struct nt_conn *c)
 	if (rc < 0)
 		return rc;
 	s->entered = true;
+	room = s->ent.room;
 	if (lroom_add(cw, s, room) < 0)
 		return -ENOMEM;
+	nt_conn_store_session(c, s->ent.nick, room);
+	if (rs) {
+		chat_restored(s, rs);
+		return 0;
+	}
 	chat_notice(s, "Welcome to natter, %s!", s->ent.nick);
 	send_motd(s);
 	chat_notice(s,
@@ -440,7 +525,9 @@ static void chat_close(struct nt_conn *c)
 
 	if (!s)
 		return;
-	chat_leave(s, c->close_reason);
+	/* handed over: the next natterd carries on, nobody has quit */
+	if (!c->handover)
+		chat_leave(s, c->close_reason);
 	if (s->entered)
 		nt_hub_leave(c->w->hub, &s->ent);
 	if (c->w->chat) {
@@ -500,6 +587,9 @@ static void cmd_nick(struct chat_session *s, const struct nt_chat_line *l)
 		return;
 	}
 	chat_notice(s, "you are now known as %s", nick);
+	nt_conn_store_session(s->c, s->ent.nick, s->ent.room);
+	chat_log(s, NT_LOG_DEBUG, NT_MSGID_CHAT_NICK, "%s is now known as %s",
+	         old, nick);
 	announce(s, s->ent.room,
 	         fmt_line("*** %s is now known as %s", old, nick));
 }
@@ -534,6 +624,9 @@ static void cmd_join_room(struct chat_session *s, const char *room)
 		nt_conn_close(s->c, "out of memory");
 		return;
 	}
+	nt_conn_store_session(s->c, s->ent.nick, room);
+	chat_log(s, NT_LOG_DEBUG, NT_MSGID_CHAT_JOIN, "%s went from #%s to #%s",
+	         s->ent.nick, old, room);
 	chat_notice(s, "you are now in #%s (%u %s)", room, members,
 	            members == 1 ? "user" : "users");
 	announce(s, room, fmt_line("*** %s has joined #%s", s->ent.nick, room));
@@ -771,7 +864,7 @@ static void flood_hold(struct chat_session *s, const uint8_t *rest, size_t len)
 static int line_buffer(struct chat_session *s)
 {
 	if (!s->linebuf) {
-		s->linebuf = malloc(NT_MAX(chat_conf(s)->max_line, 1));
+		s->linebuf = malloc(NT_MAX(s->line.max, 1));
 		if (!s->linebuf)
 			return -ENOMEM;
 		s->line.buf = s->linebuf;
@@ -813,11 +906,13 @@ static size_t chat_consume(struct chat_session *s, const uint8_t *data,
 		}
 	}
 	nt_conn_partial(s->c, nt_line_partial(&s->line));
-	/* an idle session keeps no line buffer */
+	/* an idle session keeps no line buffer; between lines is also when
+	 * a reloaded max_line takes effect */
 	if (!nt_line_partial(&s->line)) {
 		free(s->linebuf);
 		s->linebuf = NULL;
 		s->line.buf = NULL;
+		s->line.max = chat_conf(s)->max_line;
 	}
 	return pos;
 }
@@ -911,6 +1006,21 @@ static void chat_shutdown(struct nt_conn *c)
 	chat_leave(s, "server shutting down");
 }
 
+static void chat_reconfigure(struct nt_conn *c, const struct nt_config *old)
+{
+	struct chat_session *s = c->svc;
+
+	if (!s)
+		return;
+	if (!nt_line_partial(&s->line) && !s->linebuf)
+		s->line.max = chat_conf(s)->max_line;
+	if (s->entered && !s->gone &&
+	    strcmp(old->chat.motd, chat_conf(s)->motd)) {
+		chat_notice(s, "the message of the day is now:");
+		send_motd(s);
+	}
+}
+
 void nt_chat_deliver(struct nt_worker *w, struct nt_msg *m)
 {
 	struct nt_chat_worker *cw = w->chat;
@@ -934,5 +1044,6 @@ const struct nt_service_ops nt_chat_ops = {
     .idle = chat_idle,
     .line_timeout = chat_line_timeout,
     .shutdown = chat_shutdown,
+    .reconfigure = chat_reconfigure,
     .close = chat_close,
 };

@@ -4,6 +4,7 @@
  * worker's timer heap, and torn down through nt_conn_close() alone.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -84,13 +85,81 @@ static void conn_reschedule(struct nt_conn *c)
 	nt_worker_timer_update(c->w, c);
 }
 
+void nt_conn_restore_free(struct nt_conn_restore *r)
+{
+	if (!r)
+		return;
+	nt_sd_client_forget(r->store);
+	free(r);
+}
+
+/* what a connection that lost its listener keeps when memory is short */
+static const struct nt_listener_conf orphan_lc = {.name = "?"};
+
+/*
+ * Point c at lc, which is in cfg: if cfg is not the worker's, the listener
+ * of the same name and service in the worker's config; if there is none,
+ * a private copy of lc, so the connection keeps its settings.
+ */
+static void conn_set_listener(struct nt_conn *c,
+                              const struct nt_listener_conf *lc,
+                              const struct nt_config *cfg)
+{
+	const struct nt_listener_conf *nl = lc;
+
+	if (cfg != c->w->cfg) {
+		nl = nt_config_listener(c->w->cfg, lc->name);
+		if (nl && nl->service != lc->service)
+			nl = NULL;
+	}
+	if (nl) {
+		c->lc = nl;
+		free(c->lc_own);
+		c->lc_own = NULL;
+		return;
+	}
+	if (lc == c->lc_own)
+		return;
+	struct nt_listener_conf *own = malloc(sizeof(*own));
+	if (!own) {
+		c->lc = &orphan_lc;
+		nt_conn_close(c, "out of memory");
+		return;
+	}
+	*own = *lc;
+	free(c->lc_own);
+	c->lc = c->lc_own = own;
+}
+
+void nt_conn_client(const struct nt_conn *c, char *buf, size_t size)
+{
+	nt_peer_format(&c->peer, buf, size);
+}
+
+static void conn_store(struct nt_conn *c, struct nt_conn_restore *restore)
+{
+	struct nt_sd_session s = {0};
+
+	if (restore) {
+		c->store = restore->store;
+		restore->store = NULL;
+		return;
+	}
+	if (!nt_sd_store_enabled())
+		return;
+	snprintf(s.listener, sizeof(s.listener), "%s", c->lc->name);
+	c->store = nt_sd_client_store(c->fd, &s);
+}
+
 struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
                             const struct nt_listener_conf *lc,
-                            const struct nt_peer *peer)
+                            const struct nt_config *cfg,
+                            const struct nt_peer *peer,
+                            struct nt_conn_restore *restore)
 {
 	struct nt_conn *c = calloc(1, sizeof(*c));
 	if (!c)
-		return NULL;
+		goto fail;
 	c->fd = fd;
 	c->w = w;
 	c->lc = lc;
@@ -102,17 +171,41 @@ struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
 	struct epoll_event e = {.events = c->events, .data.ptr = c};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
 		free(c);
-		return NULL;
+		goto fail;
 	}
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
 	NT_STAT_ADD(w->stats.opened, 1);
-	conn_reschedule(c);
-	if (c->ops->open && c->ops->open(c) < 0)
-		nt_conn_close(c, "could not set up the session");
+	conn_set_listener(c, lc, cfg);
+	if (nt_log_enabled(NT_LOG_DEBUG)) {
+		char who[NT_ADDRSTR_MAX];
+		nt_conn_client(c, who, sizeof(who));
+		struct nt_log_ctx ctx = {.msgid = NT_MSGID_CONN_OPEN,
+		                         .client = who,
+		                         .listener = c->lc->name};
+		nt_logc(NT_LOG_DEBUG, &ctx, "%s (%s) %s", who, c->lc->name,
+		        restore ? "taken over from the previous natterd"
+		                : "connected");
+	}
+	if (!c->closing) {
+		conn_store(c, restore);
+		conn_reschedule(c);
+		c->restore = restore;
+		if (c->ops->open && c->ops->open(c) < 0)
+			nt_conn_close(c, "could not set up the session");
+		c->restore = NULL;
+	}
+	nt_conn_restore_free(restore);
 	return c;
+fail:
+	if (restore) {
+		/* it was only alive because systemd held it */
+		shutdown(fd, SHUT_RDWR);
+		nt_conn_restore_free(restore);
+	}
+	return NULL;
 }
 
 static void outq_clear(struct nt_outq *q)
@@ -152,6 +245,25 @@ static void conn_last_words(struct nt_conn *c)
 	}
 }
 
+/*
+ * Our descriptor is one of two when systemd's fd store holds the other:
+ * closing ours alone would leave the client connected. Either let go for
+ * the next natterd (handover) or end the connection for real.
+ */
+static void conn_unstore(struct nt_conn *c)
+{
+	if (!c->store)
+		return;
+	if (c->handover) {
+		NT_STAT_ADD(c->w->stats.handed_over, 1);
+		nt_sd_client_release(c->store);
+	} else {
+		shutdown(c->fd, SHUT_RDWR);
+		nt_sd_client_forget(c->store);
+	}
+	c->store = NULL;
+}
+
 void nt_conn_free(struct nt_conn *c)
 {
 	struct nt_worker *w = c->w;
@@ -159,9 +271,12 @@ void nt_conn_free(struct nt_conn *c)
 
 	if (c->ops->close)
 		c->ops->close(c);
-	nt_peer_format(&c->peer, who, sizeof(who));
-	nt_log_debug("%s (%s) closed: %s", who, c->lc->name,
-	             c->close_reason ? c->close_reason : "?");
+	nt_conn_client(c, who, sizeof(who));
+	struct nt_log_ctx ctx = {.msgid = NT_MSGID_CONN_CLOSE,
+	                         .client = who,
+	                         .listener = c->lc->name};
+	nt_logc(NT_LOG_DEBUG, &ctx, "%s (%s) closed: %s", who, c->lc->name,
+	        c->close_reason ? c->close_reason : "?");
 	nt_worker_timer_remove(w, c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -172,7 +287,9 @@ void nt_conn_free(struct nt_conn *c)
 	conn_last_words(c);
 	outq_clear(&c->out);
 	nt_buf_unref(c->in);
-	close(c->fd); /* also takes it out of the epoll set */
+	conn_unstore(c);
+	close(c->fd); /* out of the epoll set since nt_conn_close() */
+	free(c->lc_own);
 	NT_STAT_ADD(w->stats.closed, 1);
 	atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
 	nt_acceptor_release(w->acceptor, &c->peer);
@@ -332,7 +449,8 @@ void nt_conn_flush(struct nt_conn *c)
 	if (!q->count && !c->closing && (c->pause & NT_PAUSE_EOF))
 		nt_conn_close(c, c->close_reason);
 	if (!q->count && !c->closing && (c->pause & NT_PAUSE_SHUTDOWN))
-		nt_conn_close(c, "server shutting down");
+		nt_conn_close(c, c->handover ? "handed over to the next natterd"
+		                             : "server shutting down");
 }
 
 void nt_conn_finish(struct nt_conn *c, const char *reason)
@@ -431,4 +549,38 @@ void nt_conn_shutdown(struct nt_conn *c)
 	nt_conn_pause(c, NT_PAUSE_SHUTDOWN);
 	if (!c->closing && !c->out.count)
 		nt_conn_close(c, "server shutting down");
+}
+
+void nt_conn_handover(struct nt_conn *c)
+{
+	if (c->closing)
+		return;
+	c->handover = true;
+	nt_conn_pause(c, NT_PAUSE_SHUTDOWN);
+	if (!c->closing && !c->out.count)
+		nt_conn_close(c, "handed over to the next natterd");
+}
+
+void nt_conn_reconfigure(struct nt_conn *c, const struct nt_config *old)
+{
+	conn_set_listener(c, c->lc, old);
+	if (c->closing)
+		return;
+	if (c->ops->reconfigure)
+		c->ops->reconfigure(c, old);
+	if (!c->closing)
+		conn_reschedule(c);
+}
+
+void nt_conn_store_session(struct nt_conn *c, const char *nick,
+                           const char *room)
+{
+	struct nt_sd_session s;
+
+	if (!c->store)
+		return;
+	snprintf(s.listener, sizeof(s.listener), "%s", c->lc->name);
+	snprintf(s.nick, sizeof(s.nick), "%s", nick ? nick : "");
+	snprintf(s.room, sizeof(s.room), "%s", room ? room : "");
+	nt_sd_client_update(c->store, &s);
 }

@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "sd.h"
 #include "util.h"
 
 struct nt_conn;
@@ -34,6 +35,9 @@ struct nt_service_ops {
 	void (*line_timeout)(struct nt_conn *c);
 	/* the server shuts down: stop taking input, say goodbye */
 	void (*shutdown)(struct nt_conn *c);
+	/* the worker moved to a new configuration (c->w->cfg); old is the
+	 * previous one, still valid during the call */
+	void (*reconfigure)(struct nt_conn *c, const struct nt_config *old);
 	/* the connection is being freed: release service state */
 	void (*close)(struct nt_conn *c);
 };
@@ -61,16 +65,28 @@ struct nt_outq {
 	size_t bytes;
 };
 
+/* a connection taken over from an earlier natterd through the fd store */
+struct nt_conn_restore {
+	struct nt_sd_client *store; /* its place in the store, owned */
+	struct nt_sd_session session;
+};
+
+void nt_conn_restore_free(struct nt_conn_restore *r);
+
 struct nt_conn {
 	int fd;
 	uint8_t pause;      /* NT_PAUSE_* bits */
 	bool closing;       /* nt_conn_close() was called */
+	bool handover;      /* the next natterd takes it over: just let go */
 	bool want_write;    /* EPOLLOUT is armed */
 	bool in_flush_list; /* queued for the end-of-loop flush */
 	uint32_t events;    /* what epoll is watching for */
 	uint32_t heap_idx;  /* place in the worker's timer heap */
 	struct nt_worker *w;
+	/* in w->cfg, or lc_own when its listener is gone or changed service
+	 * since: a connection keeps the settings it came with */
 	const struct nt_listener_conf *lc;
+	struct nt_listener_conf *lc_own;
 	const struct nt_service_ops *ops;
 	void *svc; /* the service's per-connection state */
 	struct nt_buf *in;
@@ -81,15 +97,23 @@ struct nt_conn {
 	uint64_t last_progress; /* ms; output written or queued from empty */
 	uint64_t partial_since; /* ms; an unfinished line began; 0 = none */
 	const char *close_reason;
-	struct nt_conn *next_flush;  /* worker's flush / close list */
-	struct nt_conn *prev, *next; /* worker's list of connections */
+	struct nt_sd_client *store;      /* in systemd's fd store, or NULL */
+	struct nt_conn_restore *restore; /* only while ops->open runs */
+	struct nt_conn *next_flush;      /* worker's flush / close list */
+	struct nt_conn *prev, *next;     /* worker's list of connections */
 	struct nt_peer peer;
 };
 
-/* Made by the worker when the acceptor hands it an fd; NULL if no memory. */
+/*
+ * Made by the worker when the acceptor hands it an fd; lc is in cfg, which
+ * may be older than the worker's. restore (taken, may be NULL) is a session
+ * from before a restart. NULL if no memory (restore is then freed).
+ */
 struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
                             const struct nt_listener_conf *lc,
-                            const struct nt_peer *peer);
+                            const struct nt_config *cfg,
+                            const struct nt_peer *peer,
+                            struct nt_conn_restore *restore);
 /* Frees a connection that nt_conn_close() marked; called by the worker. */
 void nt_conn_free(struct nt_conn *c);
 
@@ -147,6 +171,25 @@ void nt_conn_close(struct nt_conn *c, const char *reason);
 
 /* The server shuts down: no more input; close once output has drained. */
 void nt_conn_shutdown(struct nt_conn *c);
+
+/*
+ * The server restarts and c is in the fd store: no more input (what the
+ * client sends waits in the socket for the next natterd), let queued output
+ * drain, then close our descriptor without telling anyone.
+ */
+void nt_conn_handover(struct nt_conn *c);
+
+/* The worker moved to a new configuration: re-resolve the listener by name,
+ * apply new timeouts, tell the service. old is still valid. */
+void nt_conn_reconfigure(struct nt_conn *c, const struct nt_config *old);
+
+/* The service's session changed (chat: nick or room): keep the stored copy
+ * current. No-op when c is not in the fd store. */
+void nt_conn_store_session(struct nt_conn *c, const char *nick,
+                           const char *room);
+
+/* NATTER_CLIENT text for logs */
+void nt_conn_client(const struct nt_conn *c, char *buf, size_t size);
 
 uint64_t nt_conn_now(const struct nt_conn *c);
 

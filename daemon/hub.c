@@ -165,6 +165,39 @@ int nt_hub_enter(struct nt_hub *h, struct nt_hub_entry *e, const char *room,
 	return rc;
 }
 
+int nt_hub_enter_as(struct nt_hub *h, struct nt_hub_entry *e, const char *nick,
+                    const char *room, unsigned *members)
+{
+	char key[NT_NICK_LIMIT + 1];
+	size_t len = nick ? strnlen(nick, NT_NICK_LIMIT + 1) : 0;
+	int rc;
+
+	if (!len || len > NT_NICK_LIMIT ||
+	    !nt_text_nick_valid(nick, len, NT_NICK_LIMIT))
+		return nt_hub_enter(h, e, room, members);
+	nt_text_nick_fold(nick, len, key);
+	pthread_mutex_lock(&h->lock);
+	if (nt_map_get(&h->nicks, key)) {
+		rc = guest_claim(h, e);
+	} else {
+		nick_set(e, nick);
+		rc = nt_map_put(&h->nicks, &e->by_nick, e->nick_key);
+	}
+	if (rc == 0 && (rc = room_add(h, e, room, members)) < 0)
+		nt_map_del(&h->nicks, &e->by_nick);
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+void nt_hub_configure(struct nt_hub *h, unsigned max_rooms,
+                      const char *default_room)
+{
+	pthread_mutex_lock(&h->lock);
+	h->max_rooms = max_rooms;
+	snprintf(h->default_room, sizeof(h->default_room), "%s", default_room);
+	pthread_mutex_unlock(&h->lock);
+}
+
 void nt_hub_leave(struct nt_hub *h, struct nt_hub_entry *e)
 {
 	pthread_mutex_lock(&h->lock);

@@ -53,6 +53,16 @@ void nt_hub_free(struct nt_hub *h);
  */
 int nt_hub_enter(struct nt_hub *h, struct nt_hub_entry *e, const char *room,
                  unsigned *members);
+/*
+ * As nt_hub_enter, but under nick if it is valid and free (a session that
+ * comes back after a restart), else a fresh guest nick.
+ */
+int nt_hub_enter_as(struct nt_hub *h, struct nt_hub_entry *e, const char *nick,
+                    const char *room, unsigned *members);
+/* A new max_rooms and default_room (reload): rooms over the limit stay,
+ * no new one is made. */
+void nt_hub_configure(struct nt_hub *h, unsigned max_rooms,
+                      const char *default_room);
 /* Take e out of its room and free its nick. */
 void nt_hub_leave(struct nt_hub *h, struct nt_hub_entry *e);
 /* -EEXIST if another session has nick (in any case); nick is valid */

@@ -5,6 +5,7 @@
  * above zero, so the table never holds more than the open connections.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,8 @@ struct ip_entry {
 };
 
 struct nt_iplimit {
+	atomic_uint max;      /* read without the lock: 0 skips it */
 	pthread_mutex_t lock; /* guards everything below */
-	unsigned max;
 	uint64_t seed;
 	struct ip_entry **bucket;
 	size_t n_buckets; /* a power of two */
@@ -60,7 +61,7 @@ struct nt_iplimit *nt_iplimit_new(unsigned max)
 	if (!t)
 		return NULL;
 	pthread_mutex_init(&t->lock, NULL);
-	t->max = max;
+	atomic_init(&t->max, max);
 	if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) !=
 	    sizeof(t->seed))
 		t->seed = (uint64_t)(uintptr_t)t ^ 0x9e3779b97f4a7c15ULL;
@@ -122,41 +123,68 @@ static struct ip_entry **ip_find(struct nt_iplimit *t, const struct nt_peer *p)
 	return pe;
 }
 
+/* one more for p, up to limit (0: none); the lock is held */
+static bool ip_count(struct nt_iplimit *t, const struct nt_peer *p,
+                     unsigned limit)
+{
+	struct ip_entry **pe = ip_find(t, p);
+
+	if (*pe) {
+		if (limit && (*pe)->count >= limit)
+			return false;
+		(*pe)->count++;
+		return true;
+	}
+	struct ip_entry *e = calloc(1, sizeof(*e));
+	if (!e)
+		return false;
+	memcpy(e->addr, p->addr, 16);
+	e->family = p->family;
+	e->count = 1;
+	*pe = e;
+	if (++t->n_entries > t->n_buckets * 2)
+		ip_grow(t);
+	return true;
+}
+
 bool nt_iplimit_take(struct nt_iplimit *t, const struct nt_peer *p)
 {
-	bool ok = true;
+	unsigned max = atomic_load_explicit(&t->max, memory_order_relaxed);
 
-	if (!t->max || p->family == AF_UNIX)
+	if (!max || p->family == AF_UNIX)
 		return true;
 	pthread_mutex_lock(&t->lock);
-	struct ip_entry **pe = ip_find(t, p);
-	if (*pe) {
-		if ((*pe)->count >= t->max)
-			ok = false;
-		else
-			(*pe)->count++;
-	} else {
-		struct ip_entry *e = calloc(1, sizeof(*e));
-		if (e) {
-			memcpy(e->addr, p->addr, 16);
-			e->family = p->family;
-			e->count = 1;
-			*pe = e;
-			if (++t->n_entries > t->n_buckets * 2)
-				ip_grow(t);
-		} else {
-			ok = false;
-		}
-	}
+	bool ok = ip_count(t, p, max);
 	pthread_mutex_unlock(&t->lock);
 	return ok;
 }
 
+bool nt_iplimit_add(struct nt_iplimit *t, const struct nt_peer *p)
+{
+	if (!atomic_load_explicit(&t->max, memory_order_relaxed) ||
+	    p->family == AF_UNIX)
+		return true;
+	pthread_mutex_lock(&t->lock);
+	bool ok = ip_count(t, p, 0);
+	pthread_mutex_unlock(&t->lock);
+	return ok;
+}
+
+void nt_iplimit_set_max(struct nt_iplimit *t, unsigned max)
+{
+	atomic_store_explicit(&t->max, max, memory_order_relaxed);
+}
+
 void nt_iplimit_release(struct nt_iplimit *t, const struct nt_peer *p)
 {
-	if (!t->max || p->family == AF_UNIX)
+	if (p->family == AF_UNIX)
 		return;
+	/* even with no limit now: entries counted under an earlier one */
 	pthread_mutex_lock(&t->lock);
+	if (!t->n_entries) {
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
 	struct ip_entry **pe = ip_find(t, p);
 	struct ip_entry *e = *pe;
 	if (e && --e->count == 0) {

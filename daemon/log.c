@@ -91,8 +91,8 @@ static void log_scrub(char *s, size_t len)
 			s[i] = '?';
 }
 
-size_t nt_log_fields(const struct nt_log_ctx *ctx,
-                     char out[][NT_LOG_FIELD_MAX], size_t max)
+size_t nt_log_fields(const struct nt_log_ctx *ctx, char out[][NT_LOG_FIELD_MAX],
+                     size_t max)
 {
 	const struct {
 		const char *key;
@@ -162,8 +162,7 @@ static size_t log_append_fields(char *line, size_t n, size_t size,
 }
 
 static void log_emit(enum nt_log_level level, int err,
-                     const struct nt_log_ctx *ctx, const char *fmt,
-                     va_list ap)
+                     const struct nt_log_ctx *ctx, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
 	size_t n = 0;

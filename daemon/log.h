@@ -36,10 +36,11 @@
 
 /* what an entry is about; any member may be NULL (or "") for "not known" */
 struct nt_log_ctx {
-	const char *msgid;    /* NT_MSGID_* */
-	const char *client;   /* NATTER_CLIENT: "addr:port", "[v6]:port", "unix" */
-	const char *nick;     /* NATTER_NICK */
-	const char *room;     /* NATTER_ROOM */
+	const char *msgid; /* NT_MSGID_* */
+	const char
+	    *client;      /* NATTER_CLIENT: "addr:port", "[v6]:port", "unix" */
+	const char *nick; /* NATTER_NICK */
+	const char *room; /* NATTER_ROOM */
 	const char *listener; /* NATTER_LISTENER */
 };
 
@@ -53,8 +54,8 @@ struct nt_log_ctx {
  * Returns how many were written (pure: for the journal path, the stderr
  * path with $NATTERD_LOG_FIELDS=1, and the tests).
  */
-size_t nt_log_fields(const struct nt_log_ctx *ctx,
-                     char out[][NT_LOG_FIELD_MAX], size_t max);
+size_t nt_log_fields(const struct nt_log_ctx *ctx, char out[][NT_LOG_FIELD_MAX],
+                     size_t max);
 
 /*
  * ident becomes SYSLOG_IDENTIFIER=. Decides once where entries go: the

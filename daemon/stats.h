@@ -25,6 +25,7 @@ struct nt_worker_stats {
 	nt_counter bytes_in;
 	nt_counter bytes_out;
 	nt_counter timeouts;
+	nt_counter handed_over; /* left in the fd store at shutdown */
 };
 
 struct nt_acceptor_stats {

@@ -25,13 +25,12 @@
 
 static char queue_tag; /* epoll data for the eventfd */
 
-int nt_worker_init(struct nt_worker *w, unsigned id,
-                   const struct nt_config *cfg, struct nt_acceptor *acceptor,
-                   struct nt_hub *hub)
+int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
+                   struct nt_acceptor *acceptor, struct nt_hub *hub)
 {
 	memset(w, 0, sizeof(*w));
 	w->id = id;
-	w->cfg = cfg;
+	w->cfg = nt_config_ref(cfg);
 	w->acceptor = acceptor;
 	w->hub = hub;
 	w->epfd = w->evfd = -1;
@@ -85,6 +84,37 @@ int nt_worker_post_type(struct nt_worker *w, enum nt_msg_type type)
 	if (!m)
 		return -ENOMEM;
 	m->type = type;
+	nt_worker_post(w, m);
+	return 0;
+}
+
+int nt_worker_post_config(struct nt_worker *w, struct nt_config *cfg,
+                          struct nt_latch *latch)
+{
+	struct nt_msg *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->type = NT_MSG_CONFIG;
+	m->u.config.cfg = nt_config_ref(cfg);
+	m->u.config.latch = latch;
+	nt_worker_post(w, m);
+	return 0;
+}
+
+static void worker_barrier(struct nt_worker *w, void *arg)
+{
+	(void)w;
+	nt_latch_done(arg);
+}
+
+int nt_worker_post_barrier(struct nt_worker *w, struct nt_latch *latch)
+{
+	struct nt_msg *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->type = NT_MSG_CALL;
+	m->u.call.fn = worker_barrier;
+	m->u.call.arg = latch;
 	nt_worker_post(w, m);
 	return 0;
 }
@@ -266,22 +296,30 @@ static void worker_free_closed(struct nt_worker *w)
 
 /* ---- messages ---- */
 
+static void worker_refuse_conn(struct nt_worker *w, struct nt_msg *m)
+{
+	close(m->u.conn.fd);
+	nt_conn_restore_free(m->u.conn.restore);
+	atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
+	nt_acceptor_release(w->acceptor, &m->u.conn.peer);
+}
+
 static void worker_new_conn(struct nt_worker *w, struct nt_msg *m)
 {
 	if (w->draining || w->stopping) {
-		close(m->u.conn.fd);
-		atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
-		nt_acceptor_release(w->acceptor, &m->u.conn.peer);
-		return;
-	}
-	struct nt_conn *c =
-	    nt_conn_new(w, m->u.conn.fd, m->u.conn.lc, &m->u.conn.peer);
-	if (!c) {
+		/* a stored client stays stored for the next natterd */
+		if (m->u.conn.restore) {
+			nt_sd_client_release(m->u.conn.restore->store);
+			m->u.conn.restore->store = NULL;
+		}
+		worker_refuse_conn(w, m);
+	} else if (!nt_conn_new(w, m->u.conn.fd, m->u.conn.lc, m->u.conn.cfg,
+	                        &m->u.conn.peer, m->u.conn.restore)) {
 		nt_log_warn("worker %u: cannot take a connection", w->id);
-		close(m->u.conn.fd);
-		atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
-		nt_acceptor_release(w->acceptor, &m->u.conn.peer);
+		m->u.conn.restore = NULL; /* freed by nt_conn_new */
+		worker_refuse_conn(w, m);
 	}
+	nt_config_unref(m->u.conn.cfg);
 }
 
 static void worker_drain(struct nt_worker *w)
@@ -291,11 +329,38 @@ static void worker_drain(struct nt_worker *w)
 		nt_conn_shutdown(c);
 }
 
+static void worker_handover(struct nt_worker *w)
+{
+	w->draining = true;
+	for (struct nt_conn *c = w->conns; c; c = c->next)
+		if (c->store)
+			nt_conn_handover(c);
+		else
+			nt_conn_shutdown(c);
+}
+
 static void worker_stop(struct nt_worker *w)
 {
 	w->stopping = true;
 	for (struct nt_conn *c = w->conns; c; c = c->next)
 		nt_conn_close(c, "server stopped");
+}
+
+/*
+ * A reloaded configuration: every connection re-resolves its listener
+ * while the old configuration is still alive, then it is let go.
+ */
+static void worker_reconfigure(struct nt_worker *w, struct nt_msg *m)
+{
+	struct nt_config *old = w->cfg;
+
+	w->cfg = m->u.config.cfg;
+	nt_chat_worker_reconfigure(w);
+	for (struct nt_conn *c = w->conns; c; c = c->next)
+		if (!c->closing)
+			nt_conn_reconfigure(c, old);
+	nt_config_unref(old);
+	nt_latch_done(m->u.config.latch);
 }
 
 static void worker_handle_queue(struct nt_worker *w)
@@ -317,6 +382,12 @@ static void worker_handle_queue(struct nt_worker *w)
 			break;
 		case NT_MSG_DRAIN:
 			worker_drain(w);
+			break;
+		case NT_MSG_HANDOVER:
+			worker_handover(w);
+			break;
+		case NT_MSG_CONFIG:
+			worker_reconfigure(w, m);
 			break;
 		case NT_MSG_STOP:
 			worker_stop(w);
@@ -399,8 +470,20 @@ void nt_worker_destroy(struct nt_worker *w)
 		if (m->type == NT_MSG_CONN) {
 			close(m->u.conn.fd);
 			nt_acceptor_release(w->acceptor, &m->u.conn.peer);
+			nt_config_unref(m->u.conn.cfg);
+			if (m->u.conn.restore) {
+				nt_sd_client_release(m->u.conn.restore->store);
+				m->u.conn.restore->store = NULL;
+			}
+			nt_conn_restore_free(m->u.conn.restore);
 		} else if (m->type == NT_MSG_CHAT) {
 			nt_buf_unref(m->u.chat.buf);
+		} else if (m->type == NT_MSG_CONFIG) {
+			nt_config_unref(m->u.config.cfg);
+			nt_latch_done(m->u.config.latch);
+		} else if (m->type == NT_MSG_CALL &&
+		           m->u.call.fn == worker_barrier) {
+			nt_latch_done(m->u.call.arg);
 		}
 		free(m);
 	}
@@ -416,6 +499,8 @@ void nt_worker_destroy(struct nt_worker *w)
 	if (w->epfd >= 0)
 		close(w->epfd);
 	pthread_mutex_destroy(&w->lock);
+	nt_config_unref(w->cfg);
+	w->cfg = NULL;
 	w->pool = NULL;
 	w->heap = NULL;
 	w->evfd = w->epfd = -1;

@@ -17,16 +17,20 @@
 #include "util.h"
 
 struct nt_conn;
+struct nt_conn_restore;
 struct nt_acceptor;
 struct nt_hub;
 struct nt_chat_worker;
+struct nt_latch;
 
 enum nt_msg_type {
-	NT_MSG_CONN,  /* a new connection: u.conn */
-	NT_MSG_DRAIN, /* shut down gracefully: stop reading, flush, close */
-	NT_MSG_STOP,  /* close everything now and leave the loop */
-	NT_MSG_CALL,  /* run u.call.fn(worker, u.call.arg) on the worker */
-	NT_MSG_CHAT,  /* a chat line for local sessions: u.chat */
+	NT_MSG_CONN,     /* a new connection: u.conn */
+	NT_MSG_DRAIN,    /* shut down gracefully: stop reading, flush, close */
+	NT_MSG_HANDOVER, /* restart: let stored connections go, drain others */
+	NT_MSG_STOP,     /* close everything now and leave the loop */
+	NT_MSG_CALL,     /* run u.call.fn(worker, u.call.arg) on the worker */
+	NT_MSG_CHAT,     /* a chat line for local sessions: u.chat */
+	NT_MSG_CONFIG,   /* a reloaded configuration: u.config */
 };
 
 struct nt_msg {
@@ -36,8 +40,14 @@ struct nt_msg {
 		struct {
 			int fd;
 			const struct nt_listener_conf *lc;
+			struct nt_config *cfg; /* a reference; lc is in it */
 			struct nt_peer peer;
+			struct nt_conn_restore *restore; /* or NULL */
 		} conn;
+		struct {
+			struct nt_config *cfg; /* a reference, for the worker */
+			struct nt_latch *latch; /* done once applied */
+		} config;
 		struct {
 			void (*fn)(struct nt_worker *w, void *arg);
 			void *arg;
@@ -57,7 +67,7 @@ struct nt_worker {
 	bool started;
 	int epfd;
 	int evfd; /* wakes the loop when the queue goes non-empty */
-	const struct nt_config *cfg;
+	struct nt_config *cfg; /* a reference; changes by NT_MSG_CONFIG */
 	struct nt_acceptor *acceptor; /* told when a connection ends */
 	struct nt_hub *hub;           /* the chat registry, shared */
 	struct nt_chat_worker *chat;  /* chat state, made on first use */
@@ -88,14 +98,18 @@ struct nt_worker {
 
 #define NT_READ_BUF_SIZE (16 * 1024)
 
-int nt_worker_init(struct nt_worker *w, unsigned id,
-                   const struct nt_config *cfg, struct nt_acceptor *acceptor,
-                   struct nt_hub *hub);
+int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
+                   struct nt_acceptor *acceptor, struct nt_hub *hub);
 int nt_worker_start(struct nt_worker *w);
 /* Takes ownership of m (allocated with malloc). Safe from any thread. */
 void nt_worker_post(struct nt_worker *w, struct nt_msg *m);
 /* Post a message with no payload; -ENOMEM if it could not be made. */
 int nt_worker_post_type(struct nt_worker *w, enum nt_msg_type type);
+/* Switch to cfg (a reference is taken); latch done once applied. */
+int nt_worker_post_config(struct nt_worker *w, struct nt_config *cfg,
+                          struct nt_latch *latch);
+/* latch done once the worker has handled everything posted before. */
+int nt_worker_post_barrier(struct nt_worker *w, struct nt_latch *latch);
 void nt_worker_join(struct nt_worker *w);
 /* Frees what init made; the thread must have ended (or never started). */
 void nt_worker_destroy(struct nt_worker *w);

@@ -431,13 +431,74 @@ static char **make_env(const char *const *extra)
 	return env;
 }
 
+/* name looked up in $PATH (or as given when it has a '/'): 0 or -ENOENT */
+static int which(const char *name, char *buf, size_t size)
+{
+	const char *path = getenv("PATH");
+
+	if (strchr(name, '/')) {
+		snprintf(buf, size, "%s", name);
+		return 0;
+	}
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, ":");
+		snprintf(buf, size, "%.*s/%s", (int)n, p, name);
+		if (n && access(buf, X_OK) == 0)
+			return 0;
+		p += n + (p[n] == ':');
+	}
+	return -ENOENT;
+}
+
+/* LISTEN_PID=<the child's pid>: written in the child, which must not call
+ * snprintf, into a buffer that envp already points to */
+static char listen_pid_env[32] = "LISTEN_PID=";
+
+static void child_set_listen_pid(void)
+{
+	char digits[16];
+	int n = 0;
+	pid_t pid = getpid();
+	size_t off = strlen("LISTEN_PID=");
+
+	do {
+		digits[n++] = (char)('0' + pid % 10);
+		pid /= 10;
+	} while (pid && n < (int)sizeof(digits));
+	while (n)
+		listen_pid_env[off++] = digits[--n];
+	listen_pid_env[off] = '\0';
+}
+
+/* fds[i] -> 3 + i, without close-on-exec; async-signal-safe */
+static void child_pass_fds(const int *fds, size_t n)
+{
+	int tmp[64];
+
+	if (n > 64)
+		_exit(127);
+	/* first out of the way of 3..3+n, then into place */
+	for (size_t i = 0; i < n; i++)
+		if ((tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3 + (int)n)) < 0)
+			_exit(127);
+	for (size_t i = 0; i < n; i++)
+		if (dup2(tmp[i], 3 + (int)i) < 0)
+			_exit(127);
+	child_set_listen_pid();
+}
+
 static int daemon_vspawn(struct nt_daemon *d, const struct nt_daemon_opts *o,
                          const char *fmt, va_list ap)
 {
 	static const struct nt_daemon_opts none;
-	const char *argv[MAX_ARGS + 4];
+	static char wrapper_path[512];
+	const char *argv[2 * MAX_ARGS + 4];
+	const char *extra_env[MAX_ARGS + 4];
+	char listen_fds[32], listen_names[4096];
 	char *text, *conf;
-	size_t argc = 0;
+	size_t argc = 0, nenv = 0;
 	int logfd, nullfd, rc;
 
 	if (!o)
@@ -455,6 +516,16 @@ static int daemon_vspawn(struct nt_daemon *d, const struct nt_daemon_opts *o,
 	if (rc < 0)
 		return rc;
 
+	for (size_t i = 0; o->wrapper && o->wrapper[i] && i < MAX_ARGS; i++) {
+		if (i == 0) {
+			if (which(o->wrapper[0], wrapper_path,
+			          sizeof(wrapper_path)) < 0)
+				return -ENOENT;
+			argv[argc++] = wrapper_path;
+		} else {
+			argv[argc++] = o->wrapper[i];
+		}
+	}
 	argv[argc++] = nt_natterd_path();
 	if (!o->no_config) {
 		argv[argc++] = "-c";
@@ -474,7 +545,21 @@ static int daemon_vspawn(struct nt_daemon *d, const struct nt_daemon_opts *o,
 		close(logfd);
 		return rc;
 	}
-	char **envp = make_env(o->env);
+	for (size_t i = 0; o->env && o->env[i] && nenv < MAX_ARGS; i++)
+		extra_env[nenv++] = o->env[i];
+	if (o->n_pass_fds) {
+		snprintf(listen_fds, sizeof(listen_fds), "LISTEN_FDS=%zu",
+		         o->n_pass_fds);
+		extra_env[nenv++] = listen_fds;
+		extra_env[nenv++] = listen_pid_env;
+		if (o->fdnames) {
+			snprintf(listen_names, sizeof(listen_names),
+			         "LISTEN_FDNAMES=%s", o->fdnames);
+			extra_env[nenv++] = listen_names;
+		}
+	}
+	extra_env[nenv] = NULL;
+	char **envp = make_env(extra_env);
 	d->n_listeners = 0;
 	d->status = -1;
 	pid_t parent = getpid();
@@ -485,6 +570,8 @@ static int daemon_vspawn(struct nt_daemon *d, const struct nt_daemon_opts *o,
 		if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 ||
 		    dup2(logfd, 2) < 0)
 			_exit(127);
+		if (o->n_pass_fds)
+			child_pass_fds(o->pass_fds, o->n_pass_fds);
 		child_exec(argv[0], (char *const *)argv, envp);
 	}
 	rc = pid < 0 ? -errno : 0;
@@ -603,6 +690,7 @@ static bool parse_listener_line(struct nt_test_listener *l, const char *p,
 static void parse_listeners(struct nt_daemon *d, const char *log)
 {
 	static const char key[] = "listening on ";
+	struct nt_test_listener l;
 
 	d->n_listeners = 0;
 	for (const char *p = log; (p = strstr(p, key));) {
@@ -610,11 +698,28 @@ static void parse_listeners(struct nt_daemon *d, const char *log)
 		const char *eol = strchr(p, '\n');
 		if (!eol)
 			eol = p + strlen(p);
-		if (d->n_listeners < NT_TEST_MAX_LISTENERS &&
-		    parse_listener_line(&d->listeners[d->n_listeners], p, eol))
-			d->n_listeners++;
+		if (parse_listener_line(&l, p, eol)) {
+			size_t i = 0;
+			/* a listener opened again (reload) replaces itself */
+			while (i < d->n_listeners &&
+			       strcmp(d->listeners[i].name, l.name))
+				i++;
+			if (i < NT_TEST_MAX_LISTENERS) {
+				d->listeners[i] = l;
+				if (i == d->n_listeners)
+					d->n_listeners++;
+			}
+		}
 		p = eol;
 	}
+}
+
+void nt_daemon_refresh_listeners(struct nt_daemon *d)
+{
+	char *log = nt_daemon_log(d);
+
+	parse_listeners(d, log);
+	free(log);
 }
 
 int nt_daemon_wait_ready(struct nt_daemon *d, int timeout_ms)
@@ -1102,6 +1207,24 @@ ssize_t nt_read_line(int fd, char *buf, size_t size, int timeout_ms)
 	return -EMSGSIZE;
 }
 
+ssize_t nt_read_line_with(int fd, const char *needle, char *buf, size_t size,
+                          int timeout_ms)
+{
+	uint64_t deadline = nt_test_now_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		ssize_t n = nt_read_line(fd, buf, size, ms_left(deadline));
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return -EPIPE;
+		if (strstr(buf, needle))
+			return n;
+		if (ms_left(deadline) == 0)
+			return -ETIMEDOUT;
+	}
+}
+
 int nt_expect_eof(int fd, int timeout_ms)
 {
 	uint64_t deadline = nt_test_now_ms() + (uint64_t)timeout_ms;
@@ -1272,6 +1395,132 @@ int nt_listen_tcp(const char *host, uint16_t *port)
 	}
 	*port = ntohs(ss.ss_family == AF_INET ? in->sin_port : in6->sin6_port);
 	return fd;
+}
+
+/* ---- a NOTIFY_SOCKET ---------------------------------------------------- */
+
+void nt_notify_open(struct nt_notify *n, const char *dir)
+{
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+
+	snprintf(n->path, sizeof(n->path), "%s/notify", dir);
+	ck_assert_uint_lt(strlen(n->path), sizeof(un.sun_path));
+	memcpy(un.sun_path, n->path, strlen(n->path) + 1);
+	snprintf(n->env, sizeof(n->env), "NOTIFY_SOCKET=%s", n->path);
+	n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ck_assert_msg(n->fd >= 0, "socket: %s", strerror(errno));
+	unlink(n->path);
+	ck_assert_msg(bind(n->fd, (struct sockaddr *)&un, sizeof(un)) == 0,
+	              "bind %s: %s", n->path, strerror(errno));
+	/* a burst of FDSTORE messages must not be dropped */
+	int big = 1 << 20;
+	setsockopt(n->fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+}
+
+void nt_notify_close(struct nt_notify *n)
+{
+	if (n->fd >= 0)
+		close(n->fd);
+	n->fd = -1;
+}
+
+ssize_t nt_notify_recv(struct nt_notify *n, char *buf, size_t size, int *fds,
+                       size_t max, size_t *nfds, int timeout_ms)
+{
+	uint64_t deadline = nt_test_now_ms() + (uint64_t)timeout_ms;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 253)];
+	} cm;
+	struct iovec iov = {.iov_base = buf, .iov_len = size - 1};
+	struct msghdr mh = {.msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = cm.buf,
+	                    .msg_controllen = sizeof(cm.buf)};
+	ssize_t r;
+
+	if (nfds)
+		*nfds = 0;
+	for (;;) {
+		r = recvmsg(n->fd, &mh, MSG_CMSG_CLOEXEC);
+		if (r >= 0)
+			break;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		int rc = wait_fd(n->fd, POLLIN, deadline);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			return -ETIMEDOUT;
+	}
+	buf[r] = '\0';
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
+	     c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int *p = (int *)(void *)CMSG_DATA(c);
+		for (size_t i = 0; i < k; i++) {
+			if (fds && nfds && *nfds < max)
+				fds[(*nfds)++] = p[i];
+			else
+				close(p[i]);
+		}
+	}
+	return r;
+}
+
+/* does msg have line, or a line "line=..." */
+static bool notify_has(const char *msg, const char *line)
+{
+	size_t len = strlen(line);
+
+	for (const char *p = msg; *p;) {
+		if (!strncmp(p, line, len) &&
+		    (p[len] == '\n' || p[len] == '\0' || p[len] == '='))
+			return true;
+		const char *eol = strchr(p, '\n');
+		if (!eol)
+			break;
+		p = eol + 1;
+	}
+	return false;
+}
+
+bool nt_notify_wait(struct nt_notify *n, const char *line, char *buf,
+                    size_t size, int timeout_ms)
+{
+	uint64_t deadline = nt_test_now_ms() + (uint64_t)timeout_ms;
+	char msg[4096];
+
+	for (;;) {
+		int left = ms_left(deadline);
+		if (nt_notify_recv(n, msg, sizeof(msg), NULL, 0, NULL, left) <
+		    0)
+			return false;
+		if (notify_has(msg, line)) {
+			if (buf)
+				snprintf(buf, size, "%s", msg);
+			return true;
+		}
+	}
+}
+
+bool nt_notify_field(const char *msg, const char *key, char *val, size_t size)
+{
+	size_t len = strlen(key);
+
+	for (const char *p = msg; p && *p;) {
+		const char *eol = strchr(p, '\n');
+		size_t n = eol ? (size_t)(eol - p) : strlen(p);
+		if (n > len && !strncmp(p, key, len) && p[len] == '=') {
+			snprintf(val, size, "%.*s", (int)(n - len - 1),
+			         p + len + 1);
+			return true;
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	return false;
 }
 
 /* ---- /proc -------------------------------------------------------------- */

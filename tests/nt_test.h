@@ -53,6 +53,20 @@ struct nt_daemon_opts {
 	const char *const *args; /* extra arguments, NULL-terminated, or NULL */
 	bool no_config;          /* do not pass -c DIR/natterd.conf */
 	const char *const *env;  /* "NAME=value" to set, NULL-terminated */
+	/*
+	 * A command that runs natterd, NULL-terminated, put before natterd's
+	 * own argv ("systemd-socket-activate", "-l", ...); its first word is
+	 * looked up in $PATH.
+	 */
+	const char *const *wrapper;
+	/*
+	 * fds to pass the way systemd does: they become fds 3.. in the
+	 * daemon, with LISTEN_FDS, LISTEN_PID (the daemon's own pid) and
+	 * LISTEN_FDNAMES (fdnames, "a:b:c", may be NULL) set.
+	 */
+	const int *pass_fds;
+	size_t n_pass_fds;
+	const char *fdnames;
 };
 
 /*
@@ -126,6 +140,10 @@ bool nt_daemon_wait_log(const struct nt_daemon *d, const char *s,
 /* copy the log to stderr, for a failing test's output */
 void nt_daemon_dump_log(const struct nt_daemon *d);
 
+/* parse the log's "listening on" lines again (after a reload): for a name
+ * logged more than once, the last line counts */
+void nt_daemon_refresh_listeners(struct nt_daemon *d);
+
 /* listener by name, or NULL */
 const struct nt_test_listener *nt_daemon_listener(const struct nt_daemon *d,
                                                   const char *name);
@@ -169,6 +187,13 @@ ssize_t nt_read_exact(int fd, void *buf, size_t n, int timeout_ms);
  * (0 if none); -EMSGSIZE if size - 1 bytes hold no CRLF; -errno.
  */
 ssize_t nt_read_line(int fd, char *buf, size_t size, int timeout_ms);
+/*
+ * Read lines until one contains needle: that line (NUL-terminated, with its
+ * CRLF) goes to buf, and its length is returned; -EPIPE at EOF, -errno,
+ * -ETIMEDOUT once timeout_ms have passed overall.
+ */
+ssize_t nt_read_line_with(int fd, const char *needle, char *buf, size_t size,
+                          int timeout_ms);
 /* 0 at EOF; -EPROTO if data came instead; -ECONNRESET; -ETIMEDOUT */
 int nt_expect_eof(int fd, int timeout_ms);
 
@@ -194,6 +219,38 @@ int nt_echo_check(int fd, const void *buf, size_t n, int timeout_ms);
 
 /* deterministic pseudo-random bytes (xorshift64*) */
 void nt_fill_random(void *buf, size_t n, uint64_t seed);
+
+/*
+ * A NOTIFY_SOCKET for the daemon, as systemd would have it: an AF_UNIX
+ * datagram socket bound to DIR/notify. env is "NOTIFY_SOCKET=DIR/notify",
+ * for nt_daemon_opts.env.
+ */
+struct nt_notify {
+	int fd;
+	char path[300];
+	char env[320];
+};
+
+/* bind in dir (a test temp dir); fails the test on error */
+void nt_notify_open(struct nt_notify *n, const char *dir);
+void nt_notify_close(struct nt_notify *n);
+/*
+ * One message, NUL-terminated into buf: its length, or -ETIMEDOUT. fds
+ * that came with it (close-on-exec) go to fds[0..*nfds), up to max; any
+ * beyond are closed. fds may be NULL (then all are closed).
+ */
+ssize_t nt_notify_recv(struct nt_notify *n, char *buf, size_t size, int *fds,
+                       size_t max, size_t *nfds, int timeout_ms);
+/*
+ * Receive until a message has the line `line` ("READY=1") or starts with
+ * it followed by '=' (a key such as "STATUS"); that message goes into buf
+ * (may be NULL). Others (and their fds) are dropped. true, or false at the
+ * timeout.
+ */
+bool nt_notify_wait(struct nt_notify *n, const char *line, char *buf,
+                    size_t size, int timeout_ms);
+/* the value of "KEY=value" in a message, into val; false if absent */
+bool nt_notify_field(const char *msg, const char *key, char *val, size_t size);
 
 /* CLOCK_MONOTONIC, milliseconds */
 uint64_t nt_test_now_ms(void);

@@ -1,0 +1,135 @@
+/*
+ * Everything systemd: readiness, status and watchdog notifications, the
+ * sockets systemd passes in (socket activation and the fd store), and
+ * keeping listening sockets and client connections in the fd store so
+ * that a restart drops nobody. Without systemd ($NOTIFY_SOCKET, $LISTEN_FDS
+ * and $FDSTORE unset) every function here does nothing.
+ */
+#ifndef NT_SD_H
+#define NT_SD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define NT_SD_FDNAME_MAX 255 /* systemd's limit for FDNAME= */
+
+/* ---- notifications: main thread only ------------------------------------ */
+
+/* Read $NOTIFY_SOCKET, $WATCHDOG_USEC and $FDSTORE; before any thread. */
+void nt_sd_init(void);
+/* READY=1 with MAINPID= and STATUS= (NULL: none) */
+void nt_sd_ready(const char *status);
+/* RELOADING=1 with MONOTONIC_USEC= */
+void nt_sd_reloading(void);
+/* STOPPING=1 with STATUS= */
+void nt_sd_stopping(const char *status);
+/* STATUS=, sent only when it differs from the last one sent */
+void nt_sd_status(const char *status);
+/* the watchdog interval in microseconds, 0 when there is none */
+uint64_t nt_sd_watchdog_usec(void);
+void nt_sd_watchdog_ping(void);
+
+/* ---- file descriptors passed in by systemd ------------------------------ */
+
+enum nt_sd_fd_kind {
+	NT_SD_FD_SOCKET,   /* socket activation: named FileDescriptorName= */
+	NT_SD_FD_LISTENER, /* a listener we kept in the fd store */
+	NT_SD_FD_CLIENT,  /* a client's socket or its session, from the store */
+	NT_SD_FD_UNKNOWN, /* a name of ours we do not understand */
+};
+
+/*
+ * How a name in $LISTEN_FDNAMES is read (pure). A name without '@' is a
+ * socket unit's FileDescriptorName=, which key receives; "listener@NAME" is
+ * a listening socket natterd stored (key: NAME); "client@ID" a client's
+ * socket or its session memfd (key: ID). key holds NT_SD_FDNAME_MAX + 1.
+ */
+enum nt_sd_fd_kind nt_sd_fdname_parse(const char *name, char *key, size_t size);
+
+struct nt_sd_fd {
+	int fd; /* -1 once taken or closed */
+	enum nt_sd_fd_kind kind;
+	char name[NT_SD_FDNAME_MAX + 1]; /* as passed */
+	char key[NT_SD_FDNAME_MAX + 1];
+};
+
+struct nt_sd_fds {
+	struct nt_sd_fd *v;
+	size_t n;
+};
+
+/*
+ * Take the fds systemd passed ($LISTEN_FDS, $LISTEN_PID, $LISTEN_FDNAMES)
+ * and unset those variables. 0 (f->n may be 0) or -errno, logged.
+ */
+int nt_sd_fds_take(struct nt_sd_fds *f);
+/* the first fd of kind named key that is still there, or NULL */
+struct nt_sd_fd *nt_sd_fds_find(struct nt_sd_fds *f, enum nt_sd_fd_kind kind,
+                                const char *key);
+/* close every fd not taken; NULL is fine */
+void nt_sd_fds_free(struct nt_sd_fds *f);
+
+/* ---- the fd store ------------------------------------------------------- */
+
+/*
+ * Whether fds are stored: $NOTIFY_SOCKET is set and $FDSTORE (set by
+ * systemd 254 and later, or by the unit with Environment=) is the unit's
+ * FileDescriptorStoreMax=, above 0. The store is never filled past it.
+ */
+bool nt_sd_store_enabled(void);
+/* FDSTORE=1 with FDNAME=listener@NAME; 0 or -errno (not logged) */
+int nt_sd_store_listener(const char *name, int fd);
+/* FDSTOREREMOVE=1 for listener@NAME */
+void nt_sd_forget_listener(const char *name);
+/* a stored fd came back and is kept (listener) or dropped (forget) */
+void nt_sd_store_count_adopted(unsigned n);
+
+/* what a client needs to find its place again after a restart */
+struct nt_sd_session {
+	char listener[NT_NAME_MAX + 1];
+	char nick[NT_NICK_LIMIT + 1]; /* chat only; "" otherwise */
+	char room[NT_ROOM_MAX + 1];   /* chat only */
+};
+
+#define NT_SD_SESSION_SIZE 256 /* fixed, so that one pwrite replaces it */
+
+/* encode into exactly NT_SD_SESSION_SIZE bytes (pure) */
+void nt_sd_session_encode(const struct nt_sd_session *s,
+                          char buf[NT_SD_SESSION_SIZE]);
+/* decode (pure): 0, or -EINVAL for anything that is not a valid record;
+ * out is untouched then */
+int nt_sd_session_decode(const char *buf, size_t len,
+                         struct nt_sd_session *out);
+
+/*
+ * One client connection in the store: its socket and a memfd with its
+ * session, both under FDNAME=client@ID. Owned by the connection's worker.
+ */
+struct nt_sd_client;
+
+/* Store fd and s; NULL when the store is off, full or failing. */
+struct nt_sd_client *nt_sd_client_store(int fd, const struct nt_sd_session *s);
+/* The session changed: rewrite the memfd in place (one pwrite). */
+void nt_sd_client_update(struct nt_sd_client *c, const struct nt_sd_session *s);
+/* The client is gone: FDSTOREREMOVE=1, free. NULL is fine. */
+void nt_sd_client_forget(struct nt_sd_client *c);
+/* Handover at shutdown: the store keeps it; only our handle goes. */
+void nt_sd_client_release(struct nt_sd_client *c);
+
+/*
+ * The stored clients in f, paired up (socket + session): for each, adopt()
+ * is called with the socket (now the callee's), a handle that owns the
+ * memfd, and the decoded session. A client whose pair is incomplete or
+ * whose session does not decode is closed and forgotten, with a warning.
+ * Returns how many were handed to adopt().
+ */
+size_t nt_sd_clients_take(struct nt_sd_fds *f,
+                          void (*adopt)(void *arg, int fd,
+                                        struct nt_sd_client *c,
+                                        const struct nt_sd_session *s),
+                          void *arg);
+
+#endif
