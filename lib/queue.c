@@ -1,0 +1,203 @@
+/*
+ * The send queue, which is also the outage buffer: user lines bounded in
+ * count and bytes with the overflow policy applied at push, plus our own
+ * control lines (pings, session restore) kept ahead of user lines and
+ * outside the bound. The caller holds the client's lock around every
+ * call; nothing here does I/O.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "natter-int.h"
+
+void natter__queue_init(struct natter__queue *q, size_t max_lines,
+                        size_t max_bytes, int overflow)
+{
+	memset(q, 0, sizeof(*q));
+	q->max_lines = max_lines;
+	q->max_bytes = max_bytes;
+	q->overflow = overflow;
+}
+
+void natter__queue_clear(struct natter__queue *q)
+{
+	struct natter__qline *l = q->head, *next;
+
+	for (; l; l = next) {
+		next = l->next;
+		free(l);
+	}
+	q->head = q->tail = NULL;
+	q->off = q->lines = q->bytes = 0;
+}
+
+static struct natter__qline *qline_new(const char *line, size_t len, bool ctl)
+{
+	struct natter__qline *l = malloc(sizeof(*l) + len + 2);
+
+	if (!l)
+		return NULL;
+	l->next = NULL;
+	l->len = len + 2;
+	l->ctl = ctl;
+	memcpy(l->data, line, len);
+	memcpy(l->data + len, "\r\n", 2);
+	return l;
+}
+
+/* head has begun going out: it must not be removed or moved */
+static bool begun(const struct natter__queue *q, const struct natter__qline *l)
+{
+	return l == q->head && q->off > 0;
+}
+
+/* Unlink the oldest user line that has not begun; false if none. */
+static bool drop_oldest(struct natter__queue *q)
+{
+	struct natter__qline *prev = NULL, *l = q->head;
+
+	while (l && (l->ctl || begun(q, l))) {
+		prev = l;
+		l = l->next;
+	}
+	if (!l)
+		return false;
+	if (prev)
+		prev->next = l->next;
+	else
+		q->head = l->next;
+	if (q->tail == l)
+		q->tail = prev;
+	q->lines--;
+	q->bytes -= l->len;
+	q->dropped++;
+	free(l);
+	return true;
+}
+
+static bool fits(const struct natter__queue *q, size_t len)
+{
+	return q->lines < q->max_lines && q->bytes + len <= q->max_bytes;
+}
+
+int natter__queue_push(struct natter__queue *q, const char *line, size_t len)
+{
+	if (len + 2 > q->max_bytes)
+		return NATTER_EFULL; /* would never fit, whatever we drop */
+	if (!fits(q, len + 2)) {
+		if (q->overflow != NATTER_OVERFLOW_DROP_OLDEST)
+			return NATTER_EFULL;
+		while (!fits(q, len + 2))
+			if (!drop_oldest(q))
+				return NATTER_EFULL;
+	}
+	struct natter__qline *l = qline_new(line, len, false);
+	if (!l)
+		return NATTER_ENOMEM;
+	if (q->tail)
+		q->tail->next = l;
+	else
+		q->head = l;
+	q->tail = l;
+	q->lines++;
+	q->bytes += l->len;
+	return 0;
+}
+
+int natter__queue_push_ctl(struct natter__queue *q, const char *line,
+                           size_t len)
+{
+	struct natter__qline *l = qline_new(line, len, true);
+	struct natter__qline *prev = NULL, *at = q->head;
+
+	if (!l)
+		return NATTER_ENOMEM;
+	/* after a line already begun and after earlier ctl lines */
+	while (at && (at->ctl || begun(q, at))) {
+		prev = at;
+		at = at->next;
+	}
+	l->next = at;
+	if (prev)
+		prev->next = l;
+	else
+		q->head = l;
+	if (!at)
+		q->tail = l;
+	return 0;
+}
+
+int natter__queue_iov(const struct natter__queue *q, struct iovec *iov,
+                      int max_iov, size_t max_lines, bool user)
+{
+	int n = 0;
+	size_t off = q->off;
+
+	for (const struct natter__qline *l = q->head;
+	     l && n < max_iov && (size_t)n < max_lines; l = l->next) {
+		if (!user && !l->ctl && !begun(q, l))
+			break;
+		iov[n].iov_base = (char *)l->data + off;
+		iov[n].iov_len = l->len - off;
+		n++;
+		off = 0;
+	}
+	return n;
+}
+
+void natter__queue_consume(struct natter__queue *q, size_t n, size_t *lines,
+                           size_t *user)
+{
+	*lines = *user = 0;
+	while (n && q->head) {
+		struct natter__qline *l = q->head;
+		size_t left = l->len - q->off;
+		if (n < left) {
+			q->off += n;
+			return;
+		}
+		n -= left;
+		q->off = 0;
+		q->head = l->next;
+		if (!q->head)
+			q->tail = NULL;
+		(*lines)++;
+		if (!l->ctl) {
+			(*user)++;
+			q->lines--;
+			q->bytes -= l->len;
+		}
+		free(l);
+	}
+}
+
+void natter__queue_rewind(struct natter__queue *q)
+{
+	struct natter__qline *prev = NULL, *l = q->head, *next;
+
+	/* a half-written line never ended, so the server never acted on it:
+	 * sending it whole on the next connection keeps it exactly-once */
+	q->off = 0;
+	for (; l; l = next) {
+		next = l->next;
+		if (!l->ctl) {
+			prev = l;
+			continue;
+		}
+		if (prev)
+			prev->next = next;
+		else
+			q->head = next;
+		if (q->tail == l)
+			q->tail = prev;
+		free(l);
+	}
+}
+
+bool natter__queue_has_ctl(const struct natter__queue *q)
+{
+	for (const struct natter__qline *l = q->head; l; l = l->next)
+		if (l->ctl)
+			return true;
+	return false;
+}

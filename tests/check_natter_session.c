@@ -1,0 +1,169 @@
+/*
+ * The chat session as libnatter follows it: confirmations update the nick
+ * and room (and, once established, what is restored), pongs match only
+ * our token, and the replies a restore makes are recognised.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "natter-int.h"
+#include "run_suite.h"
+
+static enum natter__sev feed(struct natter__session *s, const char *line,
+                             bool established)
+{
+	struct natter_line l;
+
+	natter_parse_line(line, strlen(line), &l);
+	return natter__session_line(s, &l, established);
+}
+
+START_TEST(test_tracking)
+{
+	struct natter__session s;
+
+	natter__session_init(&s, false, "alice", "#Ops", 1);
+	ck_assert_str_eq(s.want_nick, "alice");
+	ck_assert_str_eq(s.want_room, "ops"); /* folded, without '#' */
+
+	/* during a restore: what the server says, not what to restore */
+	ck_assert_int_eq(
+	    feed(&s, "*** your nick is guest0007 (change it)", false),
+	    NATTER__SEV_NONE);
+	ck_assert_str_eq(s.nick, "guest0007");
+	ck_assert_int_eq(feed(&s, "*** you are now in #lobby (3 users)", false),
+	                 NATTER__SEV_ROOM);
+	ck_assert_str_eq(s.room, "lobby");
+	ck_assert_str_eq(s.want_room, "ops");
+	ck_assert_int_eq(feed(&s, "*** you are now known as alice", false),
+	                 NATTER__SEV_NICK);
+	ck_assert_str_eq(s.nick, "alice");
+
+	/* established: the user's own /nick and /join are remembered */
+	ck_assert_int_eq(feed(&s, "*** you are now known as bob", true),
+	                 NATTER__SEV_NICK);
+	ck_assert_str_eq(s.want_nick, "bob");
+	ck_assert_int_eq(feed(&s, "*** you are now in #dev (1 user)", true),
+	                 NATTER__SEV_ROOM);
+	ck_assert_str_eq(s.want_room, "dev");
+
+	/* another user's words are not the server's */
+	ck_assert_int_eq(feed(&s, "<eve> *** you are now known as eve", true),
+	                 NATTER__SEV_NONE);
+	ck_assert_int_eq(feed(&s, "*** you are now known as bad nick!", true),
+	                 NATTER__SEV_NONE);
+	ck_assert_str_eq(s.want_nick, "bob");
+	ck_assert_int_eq(feed(&s, "*** carol is now known as dave", true),
+	                 NATTER__SEV_NONE);
+	ck_assert_str_eq(s.want_nick, "bob");
+}
+END_TEST
+
+START_TEST(test_restore_replies)
+{
+	struct natter__session s;
+
+	natter__session_init(&s, false, "alice", "lobby", 1);
+	ck_assert_int_eq(feed(&s, "!!! nick alice is taken", false),
+	                 NATTER__SEV_NICK_TAKEN);
+	ck_assert_str_eq(s.taken, "alice");
+	ck_assert_int_eq(feed(&s, "!!! you are already in #lobby", false),
+	                 NATTER__SEV_ALREADY);
+	ck_assert_str_eq(s.room, "lobby");
+	/* established, the same error is the user's business */
+	ck_assert_int_eq(feed(&s, "!!! you are already in #lobby", true),
+	                 NATTER__SEV_NONE);
+	ck_assert_int_eq(feed(&s, "!!! nick is taken", false),
+	                 NATTER__SEV_NONE);
+	natter__session_reset(&s);
+	ck_assert_str_eq(s.nick, "");
+	ck_assert_str_eq(s.taken, "");
+	ck_assert_str_eq(s.want_nick, "alice");
+}
+END_TEST
+
+START_TEST(test_pong_chat)
+{
+	struct natter__session s, t;
+	char ping[64], pong[96];
+
+	natter__session_init(&s, false, NULL, NULL, 0x1234);
+	natter__session_init(&t, false, NULL, NULL, 0x5678);
+	size_t n = natter__session_ping(&s, ping, sizeof(ping));
+	ck_assert_uint_eq(n, strlen(ping));
+	ck_assert(!strncmp(ping, "/ping natter-", 13));
+	natter__session_ping(&t, pong, sizeof(pong));
+	/* someone else's token, or none */
+	ck_assert_int_eq(feed(&s, "*** pong", true), NATTER__SEV_NONE);
+	snprintf(pong, sizeof(pong), "*** pong %s", t.token);
+	ck_assert_int_eq(feed(&s, pong, true), NATTER__SEV_NONE);
+	snprintf(pong, sizeof(pong), "<eve> pong %s", s.token);
+	ck_assert_int_eq(feed(&s, pong, true), NATTER__SEV_NONE);
+	snprintf(pong, sizeof(pong), "*** pong %sx", s.token);
+	ck_assert_int_eq(feed(&s, pong, true), NATTER__SEV_NONE);
+	/* ours, once */
+	snprintf(pong, sizeof(pong), "*** pong %s", s.token);
+	ck_assert_int_eq(feed(&s, pong, true), NATTER__SEV_PONG);
+	ck_assert_int_eq(feed(&s, pong, true), NATTER__SEV_NONE);
+	/* each ping a new token */
+	char first[64];
+	strcpy(first, s.token);
+	natter__session_ping(&s, ping, sizeof(ping));
+	ck_assert_str_ne(first, s.token);
+}
+END_TEST
+
+/* echo: the ping comes back as it went, and a chat pong means nothing */
+START_TEST(test_pong_echo)
+{
+	struct natter__session s;
+	char ping[64], line[96];
+
+	natter__session_init(&s, true, NULL, NULL, 9);
+	natter__session_ping(&s, ping, sizeof(ping));
+	snprintf(line, sizeof(line), "*** pong %s", s.token);
+	ck_assert_int_eq(feed(&s, line, true), NATTER__SEV_NONE);
+	ck_assert_int_eq(feed(&s, "*** you are now known as x", true),
+	                 NATTER__SEV_NONE);
+	ck_assert_int_eq(feed(&s, ping, true), NATTER__SEV_PONG);
+	ck_assert_int_eq(feed(&s, ping, true), NATTER__SEV_NONE);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	char room[NATTER__ROOM_MAX + 1];
+
+	ck_assert(natter__nick_valid("a"));
+	ck_assert(natter__nick_valid("Alice_the-2nd"));
+	ck_assert(!natter__nick_valid(""));
+	ck_assert(!natter__nick_valid("2pac"));
+	ck_assert(!natter__nick_valid("a b"));
+	ck_assert(natter__nick_valid("abcdefghijklmnopqrstuvwxyzabcdef"));
+	ck_assert(!natter__nick_valid("abcdefghijklmnopqrstuvwxyzabcdefg"));
+	ck_assert_int_eq(natter__room_norm("#Dev-Ops", room), 0);
+	ck_assert_str_eq(room, "dev-ops");
+	ck_assert_int_eq(natter__room_norm("#", room), NATTER_EINVAL);
+	ck_assert_int_eq(natter__room_norm("a b", room), NATTER_EINVAL);
+	ck_assert_int_eq(
+	    natter__room_norm("#abcdefghijklmnopqrstuvwxyzabcdefg", room),
+	    NATTER_EINVAL);
+}
+END_TEST
+
+static Suite *natter_session_suite(void)
+{
+	Suite *s = suite_create("natter_session");
+	TCase *tc = tcase_create("session");
+
+	tcase_add_test(tc, test_tracking);
+	tcase_add_test(tc, test_restore_replies);
+	tcase_add_test(tc, test_pong_chat);
+	tcase_add_test(tc, test_pong_echo);
+	tcase_add_test(tc, test_names);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+NT_RUN_SUITE(natter_session_suite)
