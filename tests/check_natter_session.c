@@ -1,11 +1,14 @@
 /*
  * The chat session as libnatter follows it: confirmations update the nick
  * and room (and, once established, what is restored), pongs match only
- * our token, and the replies a restore makes are recognised.
+ * our token, and the replies a restore makes are recognised. Plus the
+ * client's option checks, which need no server.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "natter-int.h"
 #include "run_suite.h"
@@ -152,6 +155,80 @@ START_TEST(test_names)
 }
 END_TEST
 
+/* the options natter_client_new() refuses, and what a good one opens */
+START_TEST(test_options)
+{
+	static const char *const bad_addr[] = {"localhost", NULL};
+	static const char *const empty[] = {NULL};
+	struct natter_options o;
+	int err = 0;
+
+#define REFUSED(stmt)                                                          \
+	do {                                                                   \
+		natter_options_init(&o);                                       \
+		o.host = "127.0.0.1";                                          \
+		stmt;                                                          \
+		err = 0;                                                       \
+		ck_assert_ptr_null(natter_client_new(&o, &err));               \
+		ck_assert_msg(err == NATTER_EINVAL, "%s: %s", #stmt,           \
+		              natter_err_name(err));                           \
+	} while (0)
+
+	ck_assert_ptr_null(natter_client_new(NULL, &err));
+	ck_assert_int_eq(err, NATTER_EINVAL);
+	REFUSED(o.host = NULL);
+	REFUSED(o.unix_path = "/tmp/x.sock");
+	REFUSED(o.host = "");
+	REFUSED(o.addresses = bad_addr);
+	REFUSED(o.addresses = empty);
+	REFUSED(o.nick = "guest1");
+	REFUSED(o.nick = "9lives");
+	REFUSED(o.room = "no spaces");
+	REFUSED(o.queue_lines = 0);
+	REFUSED(o.queue_bytes = 0);
+	REFUSED(o.max_attempts = -2);
+	REFUSED(o.reconnect_max_ms = 1);
+	REFUSED(o.attempt_delay_ms = 1);
+	REFUSED(o.ping_interval_ms = 5);
+	REFUSED(o.max_line = 10);
+	REFUSED(o.family = 99);
+	REFUSED(o.overflow = 7);
+	REFUSED(o.service = -1);
+
+	natter_options_init(&o);
+	o.host = "127.0.0.1";
+	o.nick = "alice";
+	o.room = "#Ops";
+	natter_client *c = natter_client_new(&o, &err);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(err, 0);
+	int fd = natter_client_fd(c);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	ck_assert_int_eq(natter_client_state(c), NATTER_STATE_IDLE);
+	ck_assert_str_eq(natter_client_nick(c), "alice");
+	ck_assert_str_eq(natter_client_room(c), "ops");
+	ck_assert_str_eq(natter_client_peer(c), "");
+	/* sends: one line each, bounded */
+	ck_assert_int_eq(natter_client_send(c, "two\nlines", 9), NATTER_EINVAL);
+	ck_assert_int_eq(natter_client_send(c, "cr\rhere", 7), NATTER_EINVAL);
+	ck_assert_int_eq(natter_client_send(c, "nul\0", 4), NATTER_EINVAL);
+	ck_assert_int_eq(natter_client_send(c, "fgets\n", 6), 0);
+	ck_assert_int_eq(natter_client_send(c, "crlf\r\n", 6), 0);
+	ck_assert_int_eq(natter_client_send(c, "", 0), 0);
+	ck_assert_uint_eq(natter_client_pending(c), 3);
+	char big[9000];
+	memset(big, 'x', sizeof(big));
+	ck_assert_int_eq(natter_client_send(c, big, 8193), NATTER_ETOOLONG);
+	ck_assert_int_eq(natter_client_send(c, big, 8192), 0);
+	ck_assert_int_eq(natter_client_sendf(c, "%s", "a\nb"), NATTER_EINVAL);
+	ck_assert_int_eq(natter_client_sendf(c, "%d", 42), 0);
+	natter_client_free(c);
+	natter_client_free(NULL);
+	natter_options_init(NULL);
+}
+END_TEST
+
 static Suite *natter_session_suite(void)
 {
 	Suite *s = suite_create("natter_session");
@@ -162,6 +239,7 @@ static Suite *natter_session_suite(void)
 	tcase_add_test(tc, test_pong_chat);
 	tcase_add_test(tc, test_pong_echo);
 	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_options);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,18 @@
+#!/bin/sh
+# libnatter.so exports the public natter_* names and nothing else: no
+# natter__ internal, no helper without the prefix.
+so=lib/.libs/libnatter.so
+[ -f "$so" ] || { echo "no $so (shared libraries disabled?)"; exit 77; }
+nm -D --defined-only "$so" >exports.tmp || exit 99
+bad=$(awk '$2 ~ /^[TDBRVW]$/ && $3 !~ /^natter_[a-z]/ { print $3 }' exports.tmp)
+n=$(awk '$2 ~ /^[TDBRVW]$/ && $3 ~ /^natter_[a-z]/' exports.tmp | wc -l)
+rm -f exports.tmp
+if [ -n "$bad" ]; then
+	echo "exported but not public:"; echo "$bad"; exit 1
+fi
+# the header's functions must all be there
+for f in natter_client_new natter_client_free natter_client_send \
+	natter_client_process natter_parse_line natter_strerror; do
+	nm -D --defined-only "$so" | grep -q " $f\$" || { echo "missing $f"; exit 1; }
+done
+echo "$n public symbols exported, nothing else"
