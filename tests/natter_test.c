@@ -15,9 +15,75 @@
 
 #include "natter_test.h"
 
+/* the lowest port the kernel hands out by itself (to clients, to port 0) */
+static unsigned ephemeral_low(void)
+{
+	unsigned lo = 32768, hi;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+
+	if (f) {
+		if (fscanf(f, "%u %u", &lo, &hi) != 2)
+			lo = 32768;
+		fclose(f);
+	}
+	return lo;
+}
+
+/* a port below the ephemeral range that address has free just now */
+static uint16_t low_port(const char *address)
+{
+	static unsigned seed;
+	unsigned lo = 10000, hi = ephemeral_low();
+
+	if (!seed)
+		seed = (unsigned)getpid() * 2654435761u ^ (unsigned)nt_test_now_ms();
+	if (hi <= lo + 1000)
+		return 0; /* an odd range: let the kernel choose */
+	for (int tries = 0; tries < 100; tries++) {
+		seed = seed * 1103515245u + 12345u;
+		uint16_t port = (uint16_t)(lo + (seed >> 8) % (hi - lo));
+		int fd = nt_listen_tcp(address, &port);
+		if (fd >= 0) {
+			close(fd);
+			return port;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A port natterd chose (port 0) comes from the ephemeral range, so once
+ * natterd is killed any client socket on the machine may take it and a
+ * restart on it fails. Tests that restart therefore run natterd on ports
+ * below that range, picked here; a bind that still fails (someone took
+ * the port in between) is retried: with new ports on a first start, with
+ * the same ones, a little later, on a restart.
+ */
 void tn_start(struct nt_daemon *d, const char *family, const char *address,
               uint16_t chat_port, uint16_t echo_port)
 {
+	bool pick = !chat_port && !echo_port;
+
+	for (int tries = 0; tries < 40; tries++) {
+		uint16_t chat = chat_port, echo = echo_port;
+		if (pick) {
+			chat = low_port(address);
+			echo = low_port(address);
+			if (chat == echo)
+				echo = 0;
+		}
+		if (nt_daemon_spawn(d, NULL, TN_CONF, family, address, chat,
+		                    family, address, echo) == 0) {
+			int rc = nt_daemon_wait_ready(d, NT_TEST_READY_MS);
+			if (rc == 0)
+				return;
+			if (rc == -ETIMEDOUT || d->status != 3)
+				break;
+		}
+		nt_sleep_ms(pick ? 0 : 50);
+	}
+	/* the harness's own start, to fail the test with the log */
+	nt_daemon_kill(d);
 	nt_daemon_start(d, NULL, TN_CONF, family, address, chat_port, family,
 	                address, echo_port);
 }

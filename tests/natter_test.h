@@ -31,7 +31,11 @@
 	" { name = \"echo\"; service = \"echo\"; family = \"%s\";"             \
 	" address = \"%s\"; port = %u; } );\n"
 
-/* start (or restart, with the ports it had) natterd on family/address */
+/*
+ * Start natterd on family/address with these ports; both 0: on ports
+ * below the kernel's ephemeral range, free now, so that a restart on the
+ * same ports cannot find them taken by some client socket meanwhile.
+ */
 void tn_start(struct nt_daemon *d, const char *family, const char *address,
               uint16_t chat_port, uint16_t echo_port);
 /* SIGKILL, then start again on the same address and ports */
