@@ -83,6 +83,43 @@ int natter_client_flush(natter_client *c, int timeout_ms)
 	DRIVING(c, drive(c, timeout_ms, is_flushed));
 }
 
+static bool is_stopped(natter_client *c)
+{
+	return c->state == NATTER__ST_STOPPED;
+}
+
+static int close_gracefully(natter_client *c, int timeout_ms)
+{
+	uint64_t end = timeout_ms < 0 ? NATTER__NEVER
+	                              : natter__now_ms() + (uint64_t)timeout_ms;
+	int rc = 0;
+
+	if (natter__terminal(c))
+		return c->state == NATTER__ST_STOPPED
+		           ? 0
+		           : natter__terminal_code(c);
+	if (c->state != NATTER__ST_IDLE || natter_client_pending(c))
+		rc = drive(c, timeout_ms, is_flushed);
+	if (rc == 0 && c->state == NATTER__ST_CONNECTED) {
+		natter__half_close(c);
+		uint64_t now = natter__now_ms();
+		int left = end == NATTER__NEVER ? -1
+		           : now >= end         ? 0
+		                                : (int)(end - now);
+		drive(c, left, is_stopped);
+		rc = c->close_err;
+	}
+	natter__teardown(c);
+	c->half_closed = false;
+	natter__set_state(c, NATTER__ST_STOPPED);
+	return rc;
+}
+
+int natter_client_close(natter_client *c, int timeout_ms)
+{
+	DRIVING(c, close_gracefully(c, timeout_ms));
+}
+
 static int receive(natter_client *c, char *buf, size_t size, int timeout_ms)
 {
 	if (c->o.cb.line || !buf || !size)

@@ -71,6 +71,8 @@ struct natter_client {
 	int nick_tries;
 	int last_err;
 	bool ever_up;
+	bool half_closed; /* natter_client_close(): waiting for the EOF */
+	int close_err;    /* how that wait ended: 0 at EOF */
 	struct natter__pacer pacer;
 	struct natter__rng rng;
 	struct natter__session ses;
@@ -89,5 +91,8 @@ bool natter__terminal(const natter_client *c);
 /* what a driving call returns once the client is done */
 int natter__terminal_code(const natter_client *c);
 void natter__teardown(natter_client *c);
+/* shut down the sending side of the session and wait for the server's
+ * end: no reconnect after it */
+void natter__half_close(natter_client *c);
 
 #endif

@@ -105,6 +105,27 @@ static void sock_close(natter_client *c)
 	c->peer[0] = '\0';
 }
 
+void natter__half_close(natter_client *c)
+{
+	if (c->fd < 0)
+		return;
+	shutdown(c->fd, SHUT_WR);
+	c->half_closed = true;
+	c->close_err = NATTER_ETIMEDOUT; /* until the EOF comes */
+	/* nothing more can go out: no pings, no pong to wait for */
+	c->ping_at = c->pong_at = NATTER__NEVER;
+	want_out(c, false);
+}
+
+/* the server closed after our shutdown: the graceful end */
+static void closed(natter_client *c, int err)
+{
+	c->close_err = err;
+	c->half_closed = false;
+	natter__teardown(c);
+	natter__set_state(c, NATTER__ST_STOPPED);
+}
+
 void natter__teardown(natter_client *c)
 {
 	natter__he_abort(&c->he);
@@ -497,6 +518,10 @@ static void do_read(natter_client *c, uint64_t now)
 			break;
 		if (n <= 0) {
 			int err = n ? natter__errno_code(errno) : NATTER_EOF;
+			if (c->half_closed) {
+				closed(c, n ? err : 0);
+				break;
+			}
 			if (n)
 				reasonf(c, "%s: %s", c->peer,
 				        natter_strerror(err));
@@ -693,8 +718,9 @@ int natter__process(natter_client *c)
 		return NATTER_ECLOSED;
 	}
 	timers(c, now);
-	if (c->state == NATTER__ST_RESTORING ||
-	    c->state == NATTER__ST_CONNECTED)
+	if ((c->state == NATTER__ST_RESTORING ||
+	     c->state == NATTER__ST_CONNECTED) &&
+	    !c->half_closed)
 		do_write(c, now);
 	return natter__terminal(c) ? NATTER_ECLOSED : 0;
 }

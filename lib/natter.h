@@ -222,7 +222,12 @@ void natter_options_init(struct natter_options *o);
 
 /* NULL on error, with *err (if err) set; nothing is connected yet */
 natter_client *natter_client_new(const struct natter_options *o, int *err);
-/* closes everything; NULL is fine; not from a callback */
+/*
+ * Closes everything at once; NULL is fine; not from a callback. Lines
+ * already written may still be lost: closing a socket with unread input
+ * makes the kernel send a reset, and the server then drops what it had
+ * not read yet. To end without losing anything, natter_client_close().
+ */
 void natter_client_free(natter_client *c);
 
 /* begin connecting without waiting (the first driving call also does) */
@@ -255,8 +260,19 @@ void natter_client_stats(natter_client *c, struct natter_stats *out);
 int natter_client_connect(natter_client *c);
 /* until natter_client_stop() (then 0) or the client gives up */
 int natter_client_run(natter_client *c);
-/* until no user line is left in the queue: 0 or NATTER_ETIMEDOUT */
+/*
+ * until no user line is left in the queue: 0 or NATTER_ETIMEDOUT. The
+ * lines are then written, not yet read by the server.
+ */
 int natter_client_flush(natter_client *c, int timeout_ms);
+/*
+ * End gracefully: flush (reconnecting if need be), shut down the sending
+ * side, and read (lines still go to the callback or the receive queue)
+ * until the server closes too, which natterd does only once it has acted
+ * on every line. 0 then; NATTER_ETIMEDOUT, or the error that ended the
+ * connection or made the client give up. The client is stopped after.
+ */
+int natter_client_close(natter_client *c, int timeout_ms);
 /*
  * The next server line, NUL-terminated in buf without its CRLF (cut to
  * size - 1 bytes): its full length, or NATTER_ETIMEDOUT. Only without a

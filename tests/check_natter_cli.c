@@ -313,6 +313,44 @@ START_TEST(test_reconnect_status)
 }
 END_TEST
 
+/*
+ * Interactive, stdin at EOF: natter ends only once natterd (reading the
+ * flood slowly, while its pongs keep coming) has acted on every line,
+ * none lost to a reset.
+ */
+START_TEST(test_stdin_all_delivered)
+{
+	static struct cli r;
+	static char in[80000];
+	char line[128];
+	size_t len = 0;
+
+	tn_start_flood(&d, "ipv4", "127.0.0.1", 3000, 20);
+	ports();
+	int obs = tn_observer(&d, "watcher", "feed");
+	/* the pongs keep input coming: natter always has some unread */
+	for (int i = 1; i <= 2000; i++)
+		len += (size_t)snprintf(in + len, sizeof(in) - len,
+		                        "%d\n/ping %d\n", i, i);
+	const char *args[] = {"-q",     "-n", "feeder",    "-r",   "feed",
+	                      "--rate", "0",  "127.0.0.1", port_s, NULL};
+	run_cli(&r, in, 0, 30000, 0, NULL, args);
+	CHECK_CODE(r, 0);
+	ck_assert_msg(strstr(r.out, "*** pong 2000\n"), "no last pong: %s",
+	              r.out + (r.out_len > 200 ? r.out_len - 200 : 0));
+	for (int next = 1; next <= 2000;) {
+		ck_assert_msg(tn_obs_line(obs, line, sizeof(line), 10000) > 0,
+		              "line %d never came", next);
+		int seq;
+		if (sscanf(line, "<feeder> %d", &seq) != 1)
+			continue;
+		ck_assert_int_eq(seq, next);
+		next++;
+	}
+	close(obs);
+}
+END_TEST
+
 /* -U: a unix socket */
 START_TEST(test_unix)
 {
@@ -390,6 +428,7 @@ static Suite *natter_cli_suite(void)
 	tcase_add_test(tc, test_wait_for_server);
 	tcase_add_test(tc, test_refused_exit);
 	tcase_add_test(tc, test_reconnect_status);
+	tcase_add_test(tc, test_stdin_all_delivered);
 	tcase_add_test(tc, test_unix);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_usage);

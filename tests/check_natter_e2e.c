@@ -460,6 +460,78 @@ START_TEST(test_overflow_drop_oldest)
 }
 END_TEST
 
+/* ---- ending without losing a line --------------------------------------- */
+
+#define CLOSE_LINES 1500
+
+/*
+ * natterd reads a flooding client slowly (3000 lines/s here), so most of
+ * 1500 messages, each followed by a /ping, wait unread in its socket
+ * buffer while pongs keep coming back: whenever the client closes, it has
+ * unread input. A plain close would then reset the connection and
+ * natterd drop the lines it had not read; natter_client_close() returns
+ * only once natterd has acted on them all: the observer has every
+ * message and the client every pong, in order.
+ */
+START_TEST(test_close_delivers_everything)
+{
+	struct natter_options o;
+	char port[8], line[256];
+
+	tn_start_flood(&d, "ipv4", "127.0.0.1", 3000, 20);
+	int obs = tn_observer(&d, "watcher", "quiet");
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "chat"), port);
+	o.nick = "chatty";
+	o.room = "quiet";
+	o.queue_lines = 2 * CLOSE_LINES;
+	o.recv_queue_lines = 2 * CLOSE_LINES;
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	while (natter_client_receive(c, line, sizeof(line), 0) >= 0)
+		; /* the welcome */
+	for (int i = 1; i <= CLOSE_LINES; i++) {
+		ck_assert_int_eq(natter_client_sendf(c, "line %d", i), 0);
+		ck_assert_int_eq(natter_client_sendf(c, "/ping %d", i), 0);
+	}
+	uint64_t t0 = nt_test_now_ms();
+	int rc = natter_client_close(c, 30000);
+	int took = (int)(nt_test_now_ms() - t0);
+	ck_assert_msg(rc == 0, "close: %s", natter_err_name(rc));
+	ck_assert_int_eq(natter_client_state(c), NATTER_STATE_STOPPED);
+	ck_assert_int_eq(natter_client_send(c, "late", 4), NATTER_ECLOSED);
+	ck_assert_int_eq(natter_client_close(c, 0), 0);
+	/* every pong came before the end, and is still there to read */
+	for (int i = 1; i <= CLOSE_LINES; i++) {
+		char want[64];
+		do
+			ck_assert_msg(natter_client_receive(
+			                  c, line, sizeof(line), 0) >= 0,
+			              "pong %d missing", i);
+		while (strncmp(line, "*** pong ", 9));
+		snprintf(want, sizeof(want), "*** pong %d", i);
+		ck_assert_str_eq(line, want);
+	}
+	natter_client_free(c);
+
+	int next = 1;
+	while (next <= CLOSE_LINES) {
+		ssize_t n = tn_obs_line(obs, line, sizeof(line), 10000);
+		ck_assert_msg(n > 0, "observer: line %d never came", next);
+		int seq;
+		if (sscanf(line, "<chatty> line %d", &seq) != 1)
+			continue;
+		ck_assert_int_eq(seq, next);
+		next++;
+	}
+	close(obs);
+	fprintf(stderr,
+	        "close: %d lines read by a 3000 lines/s natterd, close "
+	        "returned after %d ms\n",
+	        2 * CLOSE_LINES, took);
+}
+END_TEST
+
 /* ---- the first connect --------------------------------------------------- */
 
 /* a port natterd just had (so nothing listens there now) */
@@ -824,6 +896,7 @@ static Suite *natter_e2e_suite(void)
 	tc = tcase_create("outage");
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_close_delivers_everything);
 	tcase_add_test(tc, test_overflow_fail);
 	tcase_add_test(tc, test_overflow_drop_oldest);
 	tcase_add_test(tc, test_first_connect_retry);

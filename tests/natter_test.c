@@ -36,7 +36,8 @@ static uint16_t low_port(const char *address)
 	unsigned lo = 10000, hi = ephemeral_low();
 
 	if (!seed)
-		seed = (unsigned)getpid() * 2654435761u ^ (unsigned)nt_test_now_ms();
+		seed = (unsigned)getpid() * 2654435761u ^
+		       (unsigned)nt_test_now_ms();
 	if (hi <= lo + 1000)
 		return 0; /* an odd range: let the kernel choose */
 	for (int tries = 0; tries < 100; tries++) {
@@ -59,8 +60,9 @@ static uint16_t low_port(const char *address)
  * the port in between) is retried: with new ports on a first start, with
  * the same ones, a little later, on a restart.
  */
-void tn_start(struct nt_daemon *d, const char *family, const char *address,
-              uint16_t chat_port, uint16_t echo_port)
+static void start_flood(struct nt_daemon *d, const char *family,
+                        const char *address, uint16_t chat_port,
+                        uint16_t echo_port, int rate, int burst)
 {
 	bool pick = !chat_port && !echo_port;
 
@@ -72,8 +74,9 @@ void tn_start(struct nt_daemon *d, const char *family, const char *address,
 			if (chat == echo)
 				echo = 0;
 		}
-		if (nt_daemon_spawn(d, NULL, TN_CONF, family, address, chat,
-		                    family, address, echo) == 0) {
+		if (nt_daemon_spawn(d, NULL, TN_CONF, rate, burst, family,
+		                    address, chat, family, address,
+		                    echo) == 0) {
 			int rc = nt_daemon_wait_ready(d, NT_TEST_READY_MS);
 			if (rc == 0)
 				return;
@@ -84,8 +87,20 @@ void tn_start(struct nt_daemon *d, const char *family, const char *address,
 	}
 	/* the harness's own start, to fail the test with the log */
 	nt_daemon_kill(d);
-	nt_daemon_start(d, NULL, TN_CONF, family, address, chat_port, family,
-	                address, echo_port);
+	nt_daemon_start(d, NULL, TN_CONF, rate, burst, family, address,
+	                chat_port, family, address, echo_port);
+}
+
+void tn_start(struct nt_daemon *d, const char *family, const char *address,
+              uint16_t chat_port, uint16_t echo_port)
+{
+	start_flood(d, family, address, chat_port, echo_port, 10000, 100000);
+}
+
+void tn_start_flood(struct nt_daemon *d, const char *family,
+                    const char *address, int rate, int burst)
+{
+	start_flood(d, family, address, 0, 0, rate, burst);
 }
 
 void tn_restart(struct nt_daemon *d, const char *family, const char *address)

@@ -16,15 +16,16 @@
 
 /*
  * natterd with a chat and an echo listener of one family and address,
- * flood control out of the way (the tests send fast on purpose; the pacer
- * has its own unit tests), idle connections left alone.
+ * flood control as given (tn_start() puts it out of the way: the tests
+ * send fast on purpose; the pacer has its own unit tests), idle
+ * connections left alone.
  */
 #define TN_CONF                                                                \
 	"workers = 2;\n"                                                       \
 	"max_connections = 1000;\n"                                            \
 	"limits = { per_ip = 0; };\n"                                          \
 	"timeouts = { idle = 300; write = 30; shutdown_grace = 1; };\n"        \
-	"chat = { flood = { rate = 10000; burst = 100000; }; };\n"             \
+	"chat = { flood = { rate = %d; burst = %d; }; };\n"                    \
 	"listeners = (\n"                                                      \
 	" { name = \"chat\"; service = \"chat\"; family = \"%s\";"             \
 	" address = \"%s\"; port = %u; },\n"                                   \
@@ -38,6 +39,12 @@
  */
 void tn_start(struct nt_daemon *d, const char *family, const char *address,
               uint16_t chat_port, uint16_t echo_port);
+/*
+ * The same with chat flood control at rate lines/s and burst: a slow
+ * reader, so that lines wait unread in natterd's socket buffer
+ */
+void tn_start_flood(struct nt_daemon *d, const char *family,
+                    const char *address, int rate, int burst);
 /* SIGKILL, then start again on the same address and ports */
 void tn_restart(struct nt_daemon *d, const char *family, const char *address);
 

@@ -443,6 +443,35 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* ms left before end (0: no end): -1 for none */
+static int left_ms(uint64_t end)
+{
+	uint64_t now = now_ms();
+
+	if (!end)
+		return -1;
+	return now >= end ? 0 : (int)(end - now);
+}
+
+/*
+ * End the session without losing a line: natter_client_close() waits
+ * until the server has read everything (a plain close could make the
+ * kernel reset the connection, and the server drop what it had not read).
+ */
+static int finish(struct app *a, uint64_t end, int cap_ms)
+{
+	int t = left_ms(end);
+
+	if (cap_ms >= 0 && (t < 0 || t > cap_ms))
+		t = cap_ms;
+	int rc = natter_client_close(a->c, t);
+	if (rc == NATTER_ETIMEDOUT)
+		status(a, "timed out before the server read everything");
+	else if (rc < 0)
+		status(a, "%s", natter_client_reason(a->c));
+	return rc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
 static int loop(struct app *a, int timeout_ms)
 {
 	uint64_t end = timeout_ms > 0 ? now_ms() + (uint64_t)timeout_ms : 0;
@@ -454,14 +483,17 @@ static int loop(struct app *a, int timeout_ms)
 			fflush(stdout);
 			return EXIT_FAIL;
 		}
-		if (a->done)
+		/* the script's condition held: what it sent has done its
+		 * job, so only a short wait for the rest */
+		if (a->done) {
+			finish(a, end, 2000);
 			return EXIT_OK;
+		}
 		if (a->in_held && send_lines(a) == NATTER_ECLOSED)
 			return EXIT_FAIL;
-		/* interactive: stdin is done and all of it went out */
-		if (!a->script && a->in_eof && !a->in_len &&
-		    natter_client_pending(a->c) == 0)
-			return EXIT_OK;
+		/* interactive: all of stdin is with the library */
+		if (!a->script && a->in_eof && !a->in_len && !a->in_held)
+			return finish(a, end, -1);
 		int t = natter_client_timeout(a->c);
 		if (end) {
 			uint64_t now = now_ms();
