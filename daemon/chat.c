@@ -37,7 +37,7 @@ struct chat_session {
 	uint32_t pend_off;
 	uint64_t tokens; /* flood bucket, in thousandths of a line */
 	uint64_t tokens_at;
-	bool entered; /* registered in the hub */
+	bool entered; /* registered in the hub (until the quit) */
 	bool gone;    /* the quit has been announced */
 	struct local_room *room;
 	struct chat_session *room_prev, *room_next;
@@ -517,6 +517,13 @@ static void chat_leave(struct chat_session *s, const char *why)
 	         why && *why
 	             ? fmt_line("*** %s has quit (%s)", s->ent.nick, why)
 	             : fmt_line("*** %s has quit", s->ent.nick));
+	/* whoever has seen the quit must not find us in /who or /rooms any
+	 * more, nor find the nick taken: leave the registry now, not when
+	 * the connection is finally freed */
+	nt_hub_leave(s->c->w->hub, &s->ent);
+	s->entered = false;
+	if (s->c->w->chat)
+		lroom_remove(s->c->w->chat, s);
 }
 
 static void chat_close(struct nt_conn *c)
