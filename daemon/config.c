@@ -306,27 +306,28 @@ static const char *esc(char *buf, size_t size, const char *s)
  * echoes a stray backslash in an @include name to stdout, and its parser
  * leaks a string token it cannot use. So the text is first walked the way
  * that scanner walks it (strings and comments hide what is in them), each
- * @include is vetted, recursively, and the first misplaced string in the
- * main text is found, before libconfig sees any of it.
+ * @include is vetted and walked in turn, as the scanner splices its tokens
+ * in, and the first misplaced string is found, before libconfig sees any
+ * of it.
  */
 struct scan {
-	const char *file;
-	int depth; /* of @include */
+	const char *file; /* being walked: the main one or an included one */
+	int depth;        /* of @include: 0 in the main text */
 	int line;
 	bool bol;       /* at the start of a line: where @include may be */
 	bool blind;     /* stop looking for misplaced strings */
 	bool string_ok; /* a string may come next */
 	/*
 	 * Per bracket not yet closed: LEVEL_BRACE, and for a group the number
-	 * of its settings so far. NULL in an included file.
+	 * of its settings so far.
 	 */
 	unsigned char *level;
 	size_t top;
 	unsigned root_size;
-	const char *bad; /* the first misplaced string */
+	const char *bad; /* the first misplaced string, in the main text */
 	int bad_line;    /* where it ends */
 	int bad_lines;   /* newlines in it */
-	bool failed;     /* an @include is wrong: libconfig must not run */
+	bool failed;     /* libconfig must not run: an @include is wrong */
 };
 
 static int read_all(int fd, char **text, size_t *len)
@@ -396,11 +397,16 @@ static int read_include(const char *path, char **text, size_t *len)
 
 static void prescan(struct ctx *c, struct scan *s, const char *text);
 
-/* false if the file cannot be included as it stands */
-static bool include_file(struct ctx *c, const char *path, const char *file,
-                         int line, int depth)
+/*
+ * false if the file cannot be included as it stands. Its text is walked
+ * with the includer's scan, so that what it opens, closes and leaves for a
+ * string is known after the @include line too.
+ */
+static bool include_file(struct ctx *c, struct scan *s, const char *path,
+                         int line)
 {
-	struct scan sub = {.file = path, .depth = depth + 1, .blind = true};
+	const char *file = s->file;
+	int depth = s->depth, resume = s->line;
 	char e[ESC_MAX], *text = NULL;
 	size_t len;
 	int r;
@@ -429,10 +435,16 @@ static bool include_file(struct ctx *c, const char *path, const char *file,
 	else if (r < 0)
 		report_at(c, file, line, "cannot include \"%s\": %s",
 		          esc(e, sizeof(e), path), strerror(-r));
-	else
-		prescan(c, &sub, text);
+	else {
+		s->file = path;
+		s->depth = depth + 1;
+		prescan(c, s, text);
+		s->file = file;
+		s->depth = depth;
+		s->line = resume;
+	}
 	free(text);
-	return r == 0 && !sub.failed;
+	return r == 0;
 }
 
 /*
@@ -466,10 +478,8 @@ static const char *include_directive(struct ctx *c, struct scan *s,
 		report_at(c, s->file, start, "unterminated @include");
 	else if (bad)
 		report_at(c, s->file, start, "bad @include file name");
-	if (!*p || bad || !include_file(c, path, s->file, start, s->depth))
+	if (!*p || bad || !include_file(c, s, path, start))
 		s->failed = true;
-	/* what the file held is not tracked: assume nothing after it */
-	s->blind = true;
 	return *p ? p + 1 : p;
 }
 
@@ -517,9 +527,18 @@ static const char *scan_string(struct ctx *c, struct scan *s, const char *p)
 	const char *end = string_end(p + 1, &s->line);
 
 	/* libconfig would quietly drop it, and all that it swallowed */
-	if (!*end)
+	if (!*end) {
 		report_at(c, s->file, start, "unterminated string");
-	else if (!s->blind && !s->string_ok && !s->bad) {
+	} else if (!s->blind && !s->string_ok && !s->bad && s->depth > 0) {
+		/*
+		 * libconfig reads an included file itself, so it cannot be
+		 * cut short before the string like the main text: say what
+		 * libconfig would have said, and do not run it.
+		 */
+		report_at(c, s->file, s->line, "syntax error");
+		s->failed = true;
+		s->blind = true;
+	} else if (!s->blind && !s->string_ok && !s->bad) {
 		s->bad = p;
 		s->bad_line = s->line; /* the parser sees it where it ends */
 		s->bad_lines = s->line - start;
