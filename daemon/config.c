@@ -526,9 +526,14 @@ static const char *scan_string(struct ctx *c, struct scan *s, const char *p)
 	int start = s->line;
 	const char *end = string_end(p + 1, &s->line);
 
-	/* libconfig would quietly drop it, and all that it swallowed */
+	/*
+	 * libconfig would quietly drop it, and all that it swallowed; at the
+	 * end of an included file its scanner would even go on reading the
+	 * includer's text as the string's: it must not run then.
+	 */
 	if (!*end) {
 		report_at(c, s->file, start, "unterminated string");
+		s->failed |= s->depth > 0;
 	} else if (!s->blind && !s->string_ok && !s->bad && s->depth > 0) {
 		/*
 		 * libconfig reads an included file itself, so it cannot be
@@ -639,6 +644,13 @@ static void prescan(struct ctx *c, struct scan *s, const char *text)
 		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
 			p += strcspn(p, "\n");
 		} else if (p[0] == '/' && p[1] == '*') {
+			/* as for a string: the includer's text would be read
+			 * as the rest of the comment */
+			if (s->depth > 0 && !strstr(p + 2, "*/")) {
+				report_at(c, s->file, s->line,
+				          "unterminated comment");
+				s->failed = true;
+			}
 			p = skip_comment(p + 2, &s->line);
 		} else {
 			scan_punct(c, s, *p++);

@@ -1058,6 +1058,31 @@ START_TEST(test_include_misplaced_string)
 	expect_error(0, more, 3, "syntax error");
 	nt_config_diag_clear(&diag);
 
+	/*
+	 * An included file that ends inside a string or a comment: libconfig
+	 * would read on into the includer's text (fuzz_config: corpus input
+	 * leak-unterminated-include). Refused, libconfig not run.
+	 */
+	more = tmp_write("more.conf", "\n\nchat = { motd = \"no end\n");
+	path = tmp_write("main.conf", "@include \"@DIR@/more.conf\"\n"
+	                              "workers = 1 \"x\"; \"y\"\n" OK_L);
+	ck_assert_int_eq(nt_config_load_file(path, &cfg, &diag), -EINVAL);
+	ck_assert_msg(diag.n == 1, "%zu errors:%s", diag.n, dump());
+	expect_error(0, more, 3, "unterminated string");
+	nt_config_diag_clear(&diag);
+	more = tmp_write("more.conf", "workers = 1;\n/* no end\n");
+	path = tmp_write("main.conf", "@include \"@DIR@/more.conf\"\n"
+	                              "*/ \"x\";\n" OK_L);
+	ck_assert_int_eq(nt_config_load_file(path, &cfg, &diag), -EINVAL);
+	ck_assert_msg(diag.n == 1, "%zu errors:%s", diag.n, dump());
+	expect_error(0, more, 2, "unterminated comment");
+	nt_config_diag_clear(&diag);
+	more = tmp_write("more.conf", "workers = 1; /*/\n");
+	ck_assert_int_eq(nt_config_load_file(path, &cfg, &diag), -EINVAL);
+	ck_assert_msg(diag.n == 1, "%zu errors:%s", diag.n, dump());
+	expect_error(0, more, 1, "unterminated comment");
+	nt_config_diag_clear(&diag);
+
 	/* a string the included file makes room for is fine */
 	tmp_write("more.conf", "chat = { motd =\n");
 	path = tmp_write("main.conf", OK_L "@include \"@DIR@/more.conf\"\n"
