@@ -353,10 +353,15 @@ static void child_prepare(pid_t parent, long nofile)
 	}
 }
 
-static void child_exec(const char *path, char *const argv[], char *const envp[])
+/* fds from keep on are closed first: stdio and any passed fds stay */
+static void child_exec(const char *path, char *const argv[], char *const envp[],
+                       int keep)
 {
 	static const char msg[] = "nt_test: cannot exec natterd\n";
 
+	/* Check's temp files and pipes are not the daemon's to hold, and
+	 * would skew its fd counts */
+	close_range((unsigned)keep, ~0U, 0);
 	execve(path, argv, envp);
 	ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 	(void)w;
@@ -572,7 +577,8 @@ static int daemon_vspawn(struct nt_daemon *d, const struct nt_daemon_opts *o,
 			_exit(127);
 		if (o->n_pass_fds)
 			child_pass_fds(o->pass_fds, o->n_pass_fds);
-		child_exec(argv[0], (char *const *)argv, envp);
+		child_exec(argv[0], (char *const *)argv, envp,
+		           3 + (int)o->n_pass_fds);
 	}
 	rc = pid < 0 ? -errno : 0;
 	free(envp);
@@ -980,7 +986,7 @@ int nt_run_natterd(struct nt_run *r, int timeout_ms, ...)
 		child_prepare(parent, 0);
 		if (dup2(nullfd, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(127);
-		child_exec(argv[0], (char *const *)argv, environ);
+		child_exec(argv[0], (char *const *)argv, environ, 3);
 	}
 	uint64_t deadline = nt_test_now_ms() + (uint64_t)timeout_ms;
 	for (;;) {
