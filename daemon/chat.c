@@ -290,7 +290,8 @@ static void deliver_one(struct chat_session *s, struct nt_buf *b)
 {
 	struct nt_conn *c = s->c;
 
-	if (c->closing)
+	/* after its goodbye, a session hears nothing more */
+	if (c->closing || s->gone)
 		return;
 	if (nt_conn_queued(c) + b->len > c->w->cfg->limits.max_output) {
 		char who[NT_ADDRSTR_MAX];
@@ -303,7 +304,8 @@ static void deliver_one(struct chat_session *s, struct nt_buf *b)
 		nt_conn_close(c, "output overflow");
 		return;
 	}
-	if (nt_conn_send(c, b, 0, b->len) < 0)
+	/* -EPIPE: its connection is ending anyway */
+	if (nt_conn_send(c, b, 0, b->len) == -ENOMEM)
 		nt_conn_close(c, "out of memory");
 }
 
@@ -554,8 +556,8 @@ static void chat_quit(struct chat_session *s, const char *msg, size_t len)
 
 	snprintf(why, sizeof(why), "%.*s",
 	         (int)nt_text_prefix(msg, len, QUIT_MESSAGE_MAX), msg);
+	chat_notice(s, "bye"); /* before leaving: nothing reaches it after */
 	chat_leave(s, why);
-	chat_notice(s, "bye");
 	nt_conn_finish(s->c, "quit");
 }
 
