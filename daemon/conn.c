@@ -66,6 +66,8 @@ static uint64_t conn_deadline(const struct nt_conn *c)
 	const struct nt_timeouts *t = &c->lc->timeouts;
 	uint64_t d = UINT64_MAX;
 
+	if (c->lingering)
+		return c->linger_until;
 	/* idle means the client sent nothing and is owed nothing: while
 	 * output is queued the write timeout watches instead */
 	if (t->idle && !c->out.count)
@@ -233,15 +235,21 @@ static int outq_iov(const struct nt_outq *q, struct iovec *iov, int max)
 	return n;
 }
 
+static void outq_consume(struct nt_outq *q, size_t n);
+
 static void conn_last_words(struct nt_conn *c)
 {
 	struct iovec iov[FLUSH_IOV_MAX];
-	int n = outq_iov(&c->out, iov, FLUSH_IOV_MAX);
+	int n;
 
-	if (n) {
+	/* as much as the socket takes without waiting, however many
+	 * segments are queued */
+	while ((n = outq_iov(&c->out, iov, FLUSH_IOV_MAX)) > 0) {
 		ssize_t w = writev(c->fd, iov, n);
-		if (w > 0)
-			NT_STAT_ADD(c->w->stats.bytes_out, (uint64_t)w);
+		if (w <= 0)
+			break;
+		NT_STAT_ADD(c->w->stats.bytes_out, (uint64_t)w);
+		outq_consume(&c->out, (size_t)w);
 	}
 }
 
@@ -316,9 +324,10 @@ ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len)
 		c->last_activity = c->w->now;
 		return n;
 	}
-	if (n == 0)
+	if (n == 0) {
+		c->peer_eof = true;
 		nt_conn_finish(c, "client closed");
-	else if (errno == ECONNRESET)
+	} else if (errno == ECONNRESET)
 		nt_conn_close(c, "connection reset by peer");
 	else if (errno != EINTR && errno != EWOULDBLOCK)
 		nt_conn_close(c, "read error");
@@ -347,7 +356,7 @@ int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len)
 {
 	struct nt_outq *q = &c->out;
 
-	if (c->closing)
+	if (c->closing || c->lingering)
 		return -EPIPE;
 	if (len == 0)
 		return 0;
@@ -409,6 +418,43 @@ static void outq_consume(struct nt_outq *q, size_t n)
 	}
 }
 
+/*
+ * Everything owed is written: send our FIN and wait for the peer's, reading
+ * and dropping what it still sends (see NT_LINGER_MS). A peer that already
+ * sent its EOF has nothing more to send, and a connection handed over to
+ * the next natterd must not be shut down: both are closed at once.
+ */
+static void conn_linger(struct nt_conn *c, const char *reason)
+{
+	c->close_reason = reason;
+	if (c->handover || c->peer_eof || shutdown(c->fd, SHUT_WR) < 0) {
+		nt_conn_close(c, reason);
+		return;
+	}
+	c->lingering = true;
+	c->linger_until = c->w->now + NT_LINGER_MS;
+	c->pause = 0; /* reading again, to drop what comes */
+	conn_update_epoll(c);
+	conn_reschedule(c);
+}
+
+/* lingering: what the peer sends is dropped; its EOF (or an error) ends it */
+static void conn_discard(struct nt_conn *c)
+{
+	char buf[4096];
+
+	/* bounded per wake-up, like any other read */
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = read(c->fd, buf, sizeof(buf));
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		nt_conn_close(c, c->close_reason);
+		return;
+	}
+}
+
 void nt_conn_flush(struct nt_conn *c)
 {
 	struct nt_outq *q = &c->out;
@@ -446,20 +492,37 @@ void nt_conn_flush(struct nt_conn *c)
 	if (progress && c->ops->drained && !c->closing)
 		c->ops->drained(c);
 	/* input is over for good and everything owed has been sent */
-	if (!q->count && !c->closing && (c->pause & NT_PAUSE_EOF))
-		nt_conn_close(c, c->close_reason);
-	if (!q->count && !c->closing && (c->pause & NT_PAUSE_SHUTDOWN))
-		nt_conn_close(c, c->handover ? "handed over to the next natterd"
-		                             : "server shutting down");
+	if (!q->count && !c->closing && !c->lingering &&
+	    (c->pause & NT_PAUSE_EOF))
+		conn_linger(c, c->close_reason);
+	if (!q->count && !c->closing && !c->lingering &&
+	    (c->pause & NT_PAUSE_SHUTDOWN))
+		conn_linger(c, c->handover ? "handed over to the next natterd"
+		                           : "server shutting down");
 }
 
 void nt_conn_finish(struct nt_conn *c, const char *reason)
 {
-	if (c->closing || (c->pause & NT_PAUSE_EOF))
+	if (c->closing || c->lingering || (c->pause & NT_PAUSE_EOF))
 		return;
 	c->close_reason = reason;
 	nt_conn_pause(c, NT_PAUSE_EOF);
 	if (!c->out.count)
+		conn_linger(c, reason);
+}
+
+/*
+ * An end with last words queued (a timeout's notice): they go out now as
+ * far as the socket takes them. All out, the connection lingers like a
+ * finished one; otherwise the peer is not reading and is closed at once.
+ */
+static void conn_end(struct nt_conn *c, const char *reason)
+{
+	nt_conn_finish(c, reason);
+	if (c->closing || c->lingering)
+		return;
+	nt_conn_flush(c);
+	if (!c->closing && !c->lingering)
 		nt_conn_close(c, reason);
 }
 
@@ -494,6 +557,13 @@ void nt_conn_on_deadline(struct nt_conn *c)
 	const struct nt_timeouts *t = &c->lc->timeouts;
 	uint64_t now = c->w->now;
 
+	if (c->lingering) {
+		if (now >= c->linger_until)
+			nt_conn_close(c, c->close_reason);
+		else
+			conn_reschedule(c);
+		return;
+	}
 	if (t->write && c->out.count &&
 	    now >= c->last_progress + (uint64_t)t->write * 1000) {
 		NT_STAT_ADD(c->w->stats.timeouts, 1);
@@ -505,7 +575,7 @@ void nt_conn_on_deadline(struct nt_conn *c)
 		if (c->ops->line_timeout)
 			c->ops->line_timeout(c);
 		NT_STAT_ADD(c->w->stats.timeouts, 1);
-		nt_conn_close(c, "line timeout");
+		conn_end(c, "line timeout");
 		return;
 	}
 	if (t->idle && !c->out.count &&
@@ -513,7 +583,7 @@ void nt_conn_on_deadline(struct nt_conn *c)
 		if (c->ops->idle)
 			c->ops->idle(c);
 		NT_STAT_ADD(c->w->stats.timeouts, 1);
-		nt_conn_close(c, "idle timeout");
+		conn_end(c, "idle timeout");
 		return;
 	}
 	if (c->svc_deadline && now >= c->svc_deadline) {
@@ -529,6 +599,10 @@ void nt_conn_on_events(struct nt_conn *c, uint32_t ev)
 {
 	if (c->closing)
 		return;
+	if (c->lingering) {
+		conn_discard(c);
+		return;
+	}
 	if (ev & EPOLLOUT)
 		nt_conn_flush(c);
 	if (!c->closing && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
@@ -542,18 +616,19 @@ void nt_conn_on_events(struct nt_conn *c, uint32_t ev)
 
 void nt_conn_shutdown(struct nt_conn *c)
 {
-	if (c->closing)
+	if (c->closing || c->lingering)
 		return;
 	if (c->ops->shutdown)
 		c->ops->shutdown(c);
 	nt_conn_pause(c, NT_PAUSE_SHUTDOWN);
-	if (!c->closing && !c->out.count)
-		nt_conn_close(c, "server shutting down");
+	if (!c->closing && !c->lingering && !c->out.count)
+		conn_linger(c, "server shutting down");
 }
 
 void nt_conn_handover(struct nt_conn *c)
 {
-	if (c->closing)
+	/* a lingering one has sent its FIN: it just finishes */
+	if (c->closing || c->lingering)
 		return;
 	c->handover = true;
 	nt_conn_pause(c, NT_PAUSE_SHUTDOWN);
@@ -564,7 +639,7 @@ void nt_conn_handover(struct nt_conn *c)
 void nt_conn_reconfigure(struct nt_conn *c, const struct nt_config *old)
 {
 	conn_set_listener(c, c->lc, old);
-	if (c->closing)
+	if (c->closing || c->lingering)
 		return;
 	if (c->ops->reconfigure)
 		c->ops->reconfigure(c, old);

@@ -73,11 +73,22 @@ struct nt_conn_restore {
 
 void nt_conn_restore_free(struct nt_conn_restore *r);
 
+/*
+ * After a polite end (the peer's EOF, a quit, a timeout notice, shutdown)
+ * and once everything owed is written, we send our FIN and read and drop
+ * whatever the peer still sends, for at most this long or until its EOF:
+ * closing with its bytes unread would reset the connection and destroy what
+ * we wrote and the peer has not yet received, mid-line perhaps.
+ */
+#define NT_LINGER_MS 2000
+
 struct nt_conn {
 	int fd;
 	uint8_t pause;      /* NT_PAUSE_* bits */
 	bool closing;       /* nt_conn_close() was called */
 	bool handover;      /* the next natterd takes it over: just let go */
+	bool lingering;     /* our FIN is out; waiting for the peer's */
+	bool peer_eof;      /* a read returned 0 */
 	bool want_write;    /* EPOLLOUT is armed */
 	bool in_flush_list; /* queued for the end-of-loop flush */
 	uint32_t events;    /* what epoll is watching for */
@@ -96,6 +107,7 @@ struct nt_conn {
 	uint64_t last_activity; /* ms; input read or output written */
 	uint64_t last_progress; /* ms; output written or queued from empty */
 	uint64_t partial_since; /* ms; an unfinished line began; 0 = none */
+	uint64_t linger_until;  /* ms; when lingering ends anyway */
 	const char *close_reason;
 	struct nt_sd_client *store;      /* in systemd's fd store, or NULL */
 	struct nt_conn_restore *restore; /* only while ops->open runs */
@@ -127,6 +139,7 @@ ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len);
 /*
  * Queue len bytes of b from off for sending; takes its own reference.
  * Never writes to the socket itself: the worker flushes once per loop.
+ * -EPIPE once the connection is closing or lingering, -ENOMEM.
  */
 int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len);
 /* Queue a copy of a short server reply. */
@@ -142,7 +155,8 @@ void nt_conn_flush(struct nt_conn *c);
 void nt_conn_pause(struct nt_conn *c, unsigned why);
 /*
  * Read no more and close once the queue is empty (the peer sent EOF, or
- * the session ended politely); reason as for nt_conn_close().
+ * the session ended politely), lingering first (NT_LINGER_MS); reason as
+ * for nt_conn_close(). Nothing more can be queued once the queue is empty.
  */
 void nt_conn_finish(struct nt_conn *c, const char *reason);
 void nt_conn_resume(struct nt_conn *c, unsigned why);

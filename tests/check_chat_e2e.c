@@ -1876,6 +1876,37 @@ START_TEST(test_sigterm)
 }
 END_TEST
 
+/*
+ * /quit with more input right behind it, unread: the client still gets its
+ * "bye" and a clean EOF. Closing a socket with unread input resets it, and
+ * the reset can destroy what was written and not yet received; natterd
+ * sends its FIN and drops the rest of the input instead.
+ */
+START_TEST(test_quit_while_sending)
+{
+	struct cl v[2];
+	static char flood[256 * 1024 + 32];
+
+	chat_start(NULL);
+	group_open(v, 2, (const char *const[]){"alice", "bob"});
+	size_t n = (size_t)snprintf(flood, sizeof(flood), "/quit going\r\n");
+	while (n + 64 < sizeof(flood))
+		n += (size_t)snprintf(flood + n, sizeof(flood) - n,
+		                      "%054zu\r\n", n);
+	cl_send_raw(&v[0], flood, n);
+	EXPECT(&v[0], "*** bye");
+	EXPECT_EOF(&v[0]);
+	ck_assert_msg(v[0].eof, "reset instead of EOF");
+	EXPECT(&v[1], "*** alice has quit (going)");
+	EXPECT_QUIET(&v[1]);
+	/* its nick is free at once, however long the socket lingers */
+	cl_send(&v[1], "/nick alice");
+	EXPECT(&v[1], "*** you are now known as alice");
+	group_close(v, 2);
+	stop_ok();
+}
+END_TEST
+
 Suite *chat_e2e_suite(void);
 
 Suite *chat_e2e_suite(void)
@@ -1926,6 +1957,7 @@ Suite *chat_e2e_suite(void)
 	tcase_add_test(tc, test_idle_timeout);
 	tcase_add_test(tc, test_line_timeout);
 	tcase_add_test(tc, test_sigterm);
+	tcase_add_test(tc, test_quit_while_sending);
 	suite_add_tcase(s, tc);
 	return s;
 }
