@@ -73,6 +73,7 @@ enum {
 	R_MAXCONN,
 	R_LOGLEVEL,
 	R_USER,
+	R_CORE_DUMPS,
 	R_LIMITS,
 	R_TIMEOUTS,
 	R_CHAT,
@@ -80,7 +81,7 @@ enum {
 	R_N
 };
 static const char *const root_keys[R_N] = {
-    "workers", "max_connections", "log_level", "user",
+    "workers", "max_connections", "log_level", "user",      "core_dumps",
     "limits",  "timeouts",        "chat",      "listeners",
 };
 
@@ -1460,6 +1461,7 @@ static void parse_root(struct ctx *c, const config_setting_t *root,
 	set_uint(c, k[R_MAXCONN], "", 1, NT_MAX_CONNS, &cfg->max_connections);
 	parse_log_level(c, k[R_LOGLEVEL], cfg);
 	parse_user(c, k[R_USER], cfg);
+	set_bool(c, k[R_CORE_DUMPS], "", &cfg->core_dumps);
 	parse_limits(c, k[R_LIMITS], cfg);
 	parse_timeouts(c, k[R_TIMEOUTS], NULL, &cfg->timeouts, set);
 	parse_chat(c, k[R_CHAT], &cfg->chat);

@@ -88,6 +88,7 @@ struct nt_config {
 	unsigned max_connections;
 	enum nt_log_level log_level;
 	char user[64]; /* drop privileges to this user; empty: don't */
+	bool core_dumps; /* leave core files possible (they hold chat text) */
 	struct {
 		unsigned per_ip;   /* 0 = unlimited */
 		size_t max_output; /* bytes queued per client */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -232,6 +233,40 @@ static int drop_privileges(const char *user)
 	}
 	nt_log_info("running as user %s (uid %u)", user, (unsigned)pw->pw_uid);
 	return 0;
+}
+
+/*
+ * A core file holds whatever was in memory: chat lines, private messages.
+ * Off unless core_dumps = true: the soft RLIMIT_CORE goes to 0 (the hard
+ * limit stays, so that a reload can turn them back on) or, where a seccomp
+ * filter refuses setrlimit (the shipped unit's ~@resources), the process
+ * is made non-dumpable instead. On: the soft limit is raised to the hard
+ * one, and a process that dropped root is made dumpable again (setuid()
+ * cleared that). Quiet unless something fails.
+ */
+static void apply_core_dumps(bool on)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_CORE, &rl) < 0)
+		rl.rlim_max = RLIM_INFINITY;
+	if (!on) {
+		rl.rlim_cur = 0;
+		if (setrlimit(RLIMIT_CORE, &rl) < 0 &&
+		    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+			nt_log_warn("cannot turn core dumps off");
+		return;
+	}
+	if (rl.rlim_cur != rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_CORE, &rl) < 0)
+			nt_log_warn("core_dumps = true, but RLIMIT_CORE "
+			            "cannot be raised");
+	}
+	if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1 &&
+	    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		nt_log_warn("core_dumps = true, but natterd cannot be made "
+		            "dumpable");
 }
 
 static int start_threads(struct server *s)
@@ -738,6 +773,8 @@ static void reload(struct server *s, const struct options *o)
 	s->set = set;
 	s->max_conns = max_conns;
 	nt_hub_configure(s->hub, cfg->chat.max_rooms, cfg->chat.default_room);
+	if (cfg->core_dumps != s->cfg->core_dumps)
+		apply_core_dumps(cfg->core_dumps);
 	nt_config_unref(s->cfg);
 	s->cfg = cfg;
 	nt_log_set_level(o->have_level ? o->level : cfg->log_level);
@@ -882,9 +919,14 @@ static int start(struct server *s)
 		nt_log_err("cannot set up signal handling");
 		return EXIT_START;
 	}
+	apply_core_dumps(s->cfg->core_dumps);
 	if (nt_sd_fds_take(&fds) < 0 ||
 	    nt_listener_set_open(s->cfg, &fds, &s->set) < 0 ||
-	    drop_privileges(s->cfg->user) < 0 || start_threads(s) < 0)
+	    drop_privileges(s->cfg->user) < 0)
+		goto out;
+	if (s->cfg->core_dumps && s->cfg->user[0])
+		apply_core_dumps(true); /* setuid() made us non-dumpable */
+	if (start_threads(s) < 0)
 		goto out;
 	adopt_clients(s, &fds);
 	if (start_acceptor(s) < 0)

@@ -98,6 +98,7 @@ static void check_defaults(const struct nt_config *c)
 	ck_assert_uint_eq(c->max_connections, 4096);
 	ck_assert_int_eq(c->log_level, NT_LOG_INFO);
 	ck_assert_str_eq(c->user, "");
+	ck_assert(!c->core_dumps);
 	ck_assert_uint_eq(c->limits.per_ip, 64);
 	ck_assert_uint_eq(c->limits.max_output, 262144);
 	ck_assert_uint_eq(c->timeouts.idle, 300);
@@ -231,7 +232,7 @@ START_TEST(test_all_settings)
 {
 	load_ok(
 	    "workers = 256; max_connections = 1000000;\n"
-	    "log_level = \"debug\"; user = \"natter\";\n"
+	    "log_level = \"debug\"; user = \"natter\"; core_dumps = true;\n"
 	    "limits = { per_ip = 0; max_output = 1073741824L; };\n"
 	    "timeouts = { idle = 0; write = 604800; shutdown_grace = 1; };\n"
 	    "chat = { motd = \"one\\ntwo\"; default_room = \"a-b_9\";\n"
@@ -241,6 +242,7 @@ START_TEST(test_all_settings)
 	ck_assert_uint_eq(cfg->max_connections, 1000000);
 	ck_assert_int_eq(cfg->log_level, NT_LOG_DEBUG);
 	ck_assert_str_eq(cfg->user, "natter");
+	ck_assert(cfg->core_dumps);
 	ck_assert_uint_eq(cfg->limits.per_ip, 0);
 	ck_assert_uint_eq(cfg->limits.max_output, 1073741824);
 	ck_assert_uint_eq(cfg->timeouts.idle, 0);
@@ -550,6 +552,9 @@ static const struct error_case {
      "chat.default_room \"\" is not a valid room name "
      "(1..32 of a-z 0-9 _ -)"},
     {OK_L "user = \"\";\n", 2, "'user' must not be empty"},
+    {OK_L "core_dumps = 1;\n", 2, "'core_dumps' must be true or false"},
+    {OK_L "core_dump = true;\n", 2,
+     "unknown setting 'core_dump' (did you mean 'core_dumps'?)"},
     /* shutdown_grace is global only */
     {LST("port = 7; timeouts = { shutdown_grace = 3; };"), 2,
      "listener \"echo\": timeouts.shutdown_grace can only be set in the "

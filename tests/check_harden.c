@@ -1,8 +1,9 @@
 /*
- * The process itself, hardened: when started as root with user = ..., the
- * switch to that user after binding (checked in /proc/PID/status) with the
- * listeners still serving. The root-only cases say so and pass when not
- * run as root.
+ * The process itself, hardened: core files off unless core_dumps = true
+ * (checked in /proc/PID/limits), and, when started as root with user = ...,
+ * the switch to that user after binding (checked in /proc/PID/status) with
+ * the listeners still serving. The root-only cases say so and pass when
+ * not run as root.
  */
 #include <check.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +43,64 @@ static void stop_ok(void)
 	ck_assert_int_eq(code, 0);
 }
 
+/* "unlimited" or a number, as /proc shows a limit */
+static rlim_t parse_limit(const char *s)
+{
+	return !strncmp(s, "unlimited", 9) ? RLIM_INFINITY
+	                                   : (rlim_t)strtoull(s, NULL, 10);
+}
+
+/* the daemon's core size limit, from /proc/PID/limits */
+static struct rlimit core_limit(pid_t pid)
+{
+	char path[64], line[256], soft[32], hard[32];
+	struct rlimit rl = {0, 0};
+	bool found = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	FILE *f = fopen(path, "re");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Max core file size %31s %31s", soft, hard) ==
+		    2) {
+			rl.rlim_cur = parse_limit(soft);
+			rl.rlim_max = parse_limit(hard);
+			found = true;
+		}
+	fclose(f);
+	ck_assert_msg(found, "no core file size in %s", path);
+	return rl;
+}
+
+/* the test's own core limit: the daemon inherits it; soft from want */
+static struct rlimit set_own_core(bool soft_on)
+{
+	struct rlimit rl;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_CORE, &rl), 0);
+	rl.rlim_cur = soft_on ? rl.rlim_max : 0;
+	ck_assert_int_eq(setrlimit(RLIMIT_CORE, &rl), 0);
+	return rl;
+}
+
+static void wait_reloaded(unsigned n)
+{
+	uint64_t deadline = nt_test_now_ms() + 10000;
+
+	for (;;) {
+		char *log = nt_daemon_log(&d);
+		unsigned k = 0;
+		for (const char *p = log; (p = strstr(p, "reloaded ")); p++)
+			k++;
+		free(log);
+		if (k >= n)
+			return;
+		ck_assert_msg(nt_test_now_ms() < deadline, "reload #%u not done",
+		              n);
+		nt_sleep_ms(20);
+	}
+}
+
 static void serving(void)
 {
 	int e = nt_daemon_connect(&d, "echo");
@@ -54,6 +114,64 @@ static void serving(void)
 	              line);
 	close(c);
 }
+
+/* ---- core files --------------------------------------------------------- */
+
+/*
+ * By default no core file: the soft RLIMIT_CORE is 0 even when natterd was
+ * started with a higher one; the hard limit is left alone.
+ */
+START_TEST(test_core_off_by_default)
+{
+	struct rlimit own = set_own_core(true);
+
+	nt_daemon_start(&d, NULL, LISTENERS);
+	struct rlimit rl = core_limit(d.pid);
+	ck_assert_msg(rl.rlim_cur == 0, "soft core limit %llu",
+	              (unsigned long long)rl.rlim_cur);
+	ck_assert(rl.rlim_max == own.rlim_max);
+	if (own.rlim_max == 0)
+		fprintf(stderr, "core files: the hard limit here is 0 already; "
+		                "only the soft one was checked\n");
+	serving();
+	stop_ok();
+}
+END_TEST
+
+/*
+ * core_dumps = true: the soft limit is raised to the hard one, however low
+ * it came; a reload to false brings it to 0 and back to true raises it.
+ */
+START_TEST(test_core_on_and_reload)
+{
+	struct rlimit own = set_own_core(false);
+
+	nt_daemon_start(&d, NULL, "core_dumps = true;\n" LISTENERS);
+	struct rlimit rl = core_limit(d.pid);
+	ck_assert_msg(rl.rlim_cur == own.rlim_max,
+	              "soft core limit %llu, hard %llu",
+	              (unsigned long long)rl.rlim_cur,
+	              (unsigned long long)own.rlim_max);
+
+	FILE *f = fopen(d.conf, "we");
+	ck_assert_ptr_nonnull(f);
+	fputs("core_dumps = false;\n" LISTENERS, f);
+	ck_assert_int_eq(fclose(f), 0);
+	kill(d.pid, SIGHUP);
+	wait_reloaded(1);
+	ck_assert(core_limit(d.pid).rlim_cur == 0);
+
+	f = fopen(d.conf, "we");
+	ck_assert_ptr_nonnull(f);
+	fputs("core_dumps = true;\n" LISTENERS, f);
+	ck_assert_int_eq(fclose(f), 0);
+	kill(d.pid, SIGHUP);
+	wait_reloaded(2);
+	ck_assert(core_limit(d.pid).rlim_cur == own.rlim_max);
+	serving();
+	stop_ok();
+}
+END_TEST
 
 /* ---- privilege drop (root only) ----------------------------------------- */
 
@@ -144,6 +262,28 @@ START_TEST(test_drop_to_nobody)
 }
 END_TEST
 
+/* core_dumps = true with a switch: dumpable again, as the user */
+START_TEST(test_drop_with_core_dumps)
+{
+	if (!as_root("privilege drop with core dumps"))
+		return;
+	struct passwd *pw = getpwnam("nobody");
+	ck_assert_ptr_nonnull(pw);
+	uid_t uid = pw->pw_uid;
+	struct stat st;
+	char path[64];
+
+	nt_daemon_start(&d, NULL,
+	                "user = \"nobody\"; core_dumps = true;\n" LISTENERS);
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)d.pid);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_msg(st.st_uid == uid, "not dumpable (owner %u)",
+	              (unsigned)st.st_uid);
+	serving();
+	stop_ok();
+}
+END_TEST
+
 /* a user that does not exist: natterd refuses to start (exit 3) */
 START_TEST(test_drop_to_nobody_unknown)
 {
@@ -170,7 +310,10 @@ static Suite *harden_suite(void)
 
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_core_off_by_default);
+	tcase_add_test(tc, test_core_on_and_reload);
 	tcase_add_test(tc, test_drop_to_nobody);
+	tcase_add_test(tc, test_drop_with_core_dumps);
 	tcase_add_test(tc, test_drop_to_nobody_unknown);
 	suite_add_tcase(s, tc);
 	return s;
