@@ -161,8 +161,9 @@ static size_t log_append_fields(char *line, size_t n, size_t size,
 	return n;
 }
 
-static void log_emit(enum nt_log_level level, int err,
-                     const struct nt_log_ctx *ctx, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void
+log_emit(enum nt_log_level level, int err, const struct nt_log_ctx *ctx,
+         const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
 	size_t n = 0;
