@@ -51,7 +51,6 @@ for h in $FUZZ_HARNESSES; do
 	dict=
 	[ -f "$src/tests/fuzz/dict/$name.dict" ] &&
 		dict=-dict=$src/tests/fuzz/dict/$name.dict
-	before=$(ls "$work/corpus" | wc -l)
 	rc=0
 	# from tests/fuzz/include, where the config harness's @include
 	# names lead (see fuzz_config.c); every path given is absolute
@@ -63,13 +62,13 @@ for h in $FUZZ_HARNESSES; do
 			-artifact_prefix="$work/artifacts/" \
 			"$work/corpus" "$src/tests/fuzz/corpus/$name") \
 		>"$work/log" 2>&1 || rc=$?
-	after=$(ls "$work/corpus" | wc -l)
-	printf 'fuzz-smoke: %-12s %s s, %s runs (%s/s), cov %s, ft %s, corpus %s (+%s), peak RSS %s MB: ' \
+	printf 'fuzz-smoke: %-12s %s s, %s runs (%s/s), cov %s, ft %s, corpus %s (%s new), peak RSS %s MB: ' \
 		"$name" "$seconds" \
 		"$(stat number_of_executed_units "$work/log")" \
 		"$(stat average_exec_per_sec "$work/log")" \
 		"$(progress cov "$work/log")" "$(progress ft "$work/log")" \
-		"$(progress corp "$work/log")" "$((after - before))" \
+		"$(progress corp "$work/log")" \
+		"$(stat new_units_added "$work/log")" \
 		"$(stat peak_rss_mb "$work/log")"
 	if [ "$rc" -eq 0 ]; then
 		echo OK
