@@ -4,8 +4,10 @@
 #                              the foreground with conf/natterd.conf
 #   tools/quickstart.sh test   install what is missing, build, run the test
 #                              suite, then the ASan+UBSan and TSan suites,
+#                              then every fuzzer for 60 s (make fuzz-smoke),
 #                              then make distcheck
-# Builds go to build/, build-asan/ and build-tsan/ beside the sources.
+# Builds go to build/, build-asan/ and build-tsan/ beside the sources, and
+# the fuzzers' clang build to build/build-fuzz/.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,7 +16,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # what building needs, and what the tests drive natterd with
 build_pkgs=(gcc make autoconf automake libtool pkg-config
 	libconfig-dev libsystemd-dev check)
-test_pkgs=(telnet ncat expect systemd procps)
+# clang and its runtimes: libFuzzer for make fuzz-smoke, and a second
+# compiler for the format check
+test_pkgs=(telnet ncat expect systemd procps clang libclang-rt-14-dev)
 
 install_missing() {
 	local missing=() p
@@ -82,6 +86,8 @@ test)
 	echo "quickstart: TSan build"
 	build build-tsan --enable-sanitizers=thread
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" check build-tsan
+	echo "quickstart: fuzz smoke: every harness 60 s under ASan+UBSan"
+	(cd "$top/build" && make fuzz-smoke)
 	echo "quickstart: make distcheck"
 	cd "$top/build" && make -j"$jobs" distcheck >/dev/null
 	echo "quickstart: all suites passed"
