@@ -210,12 +210,22 @@ fail:
 	return NULL;
 }
 
-static void outq_clear(struct nt_outq *q)
+/* the first ring is NT_RING_FIRST_SIZE bytes: the worker keeps spares */
+#define RING_FIRST_CAP (NT_RING_FIRST_SIZE / sizeof(struct nt_oseg))
+_Static_assert(NT_RING_FIRST_SIZE % sizeof(struct nt_oseg) == 0,
+               "the first ring holds whole segments");
+
+static void outq_free_ring(struct nt_worker *w, struct nt_outq *q)
+{
+	nt_worker_ring_put(w, q->seg, q->cap * sizeof(*q->seg));
+	memset(q, 0, sizeof(*q));
+}
+
+static void outq_clear(struct nt_worker *w, struct nt_outq *q)
 {
 	for (uint32_t i = 0; i < q->count; i++)
 		nt_buf_unref(q->seg[(q->head + i) % q->cap].buf);
-	free(q->seg);
-	memset(q, 0, sizeof(*q));
+	outq_free_ring(w, q);
 }
 
 /*
@@ -235,7 +245,7 @@ static int outq_iov(const struct nt_outq *q, struct iovec *iov, int max)
 	return n;
 }
 
-static void outq_consume(struct nt_outq *q, size_t n);
+static void outq_consume(struct nt_worker *w, struct nt_outq *q, size_t n);
 
 static void conn_last_words(struct nt_conn *c)
 {
@@ -249,7 +259,7 @@ static void conn_last_words(struct nt_conn *c)
 		if (w <= 0)
 			break;
 		NT_STAT_ADD(c->w->stats.bytes_out, (uint64_t)w);
-		outq_consume(&c->out, (size_t)w);
+		outq_consume(c->w, &c->out, (size_t)w);
 	}
 }
 
@@ -293,7 +303,7 @@ void nt_conn_free(struct nt_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	conn_last_words(c);
-	outq_clear(&c->out);
+	outq_clear(c->w, &c->out);
 	nt_buf_unref(c->in);
 	conn_unstore(c);
 	close(c->fd); /* out of the epoll set since nt_conn_close() */
@@ -334,18 +344,18 @@ ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len)
 	return 0;
 }
 
-static int outq_reserve(struct nt_outq *q)
+static int outq_reserve(struct nt_worker *w, struct nt_outq *q)
 {
 	if (q->count < q->cap)
 		return 0;
-	uint32_t ncap = q->cap ? q->cap * 2 : 4;
-	struct nt_oseg *ns = malloc(ncap * sizeof(*ns));
+	uint32_t ncap = q->cap ? q->cap * 2 : (uint32_t)RING_FIRST_CAP;
+	struct nt_oseg *ns = nt_worker_ring_get(w, ncap * sizeof(*ns));
 	if (!ns)
 		return -ENOMEM;
 	/* unwrap the ring into the new array */
 	for (uint32_t i = 0; i < q->count; i++)
 		ns[i] = q->seg[(q->head + i) % q->cap];
-	free(q->seg);
+	nt_worker_ring_put(w, q->seg, q->cap * sizeof(*q->seg));
 	q->seg = ns;
 	q->head = 0;
 	q->cap = ncap;
@@ -371,7 +381,7 @@ int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len)
 			return 0;
 		}
 	}
-	if (outq_reserve(q) < 0)
+	if (outq_reserve(c->w, q) < 0)
 		return -ENOMEM;
 	q->seg[(q->head + q->count) % q->cap] = (struct nt_oseg){
 	    .buf = nt_buf_ref(b), .off = (uint32_t)off, .len = (uint32_t)len};
@@ -395,7 +405,7 @@ int nt_conn_send_copy(struct nt_conn *c, const void *data, size_t len)
 }
 
 /* Drop n written bytes from the front of the queue. */
-static void outq_consume(struct nt_outq *q, size_t n)
+static void outq_consume(struct nt_worker *w, struct nt_outq *q, size_t n)
 {
 	while (n && q->count) {
 		struct nt_oseg *s = &q->seg[q->head];
@@ -413,8 +423,7 @@ static void outq_consume(struct nt_outq *q, size_t n)
 	}
 	if (!q->count) {
 		/* idle connections keep no ring */
-		free(q->seg);
-		memset(q, 0, sizeof(*q));
+		outq_free_ring(w, q);
 	}
 }
 
@@ -475,7 +484,7 @@ void nt_conn_flush(struct nt_conn *c)
 			return;
 		}
 		NT_STAT_ADD(c->w->stats.bytes_out, (uint64_t)w);
-		outq_consume(q, (size_t)w);
+		outq_consume(c->w, q, (size_t)w);
 		progress = true;
 	}
 	if (progress) {

@@ -20,6 +20,7 @@
 
 #define EVENTS_PER_TURN 256
 #define POOL_MAX        64
+#define RINGS_MAX       1024 /* 64 KiB of spare rings at most */
 /* the loop wakes at least this often, so its heartbeat shows it is alive */
 #define TICK_MS 1000
 
@@ -45,7 +46,8 @@ int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &e) < 0)
 		goto fail;
 	w->pool = calloc(POOL_MAX, sizeof(*w->pool));
-	if (!w->pool) {
+	w->rings = calloc(RINGS_MAX, sizeof(*w->rings));
+	if (!w->pool || !w->rings) {
 		errno = ENOMEM;
 		goto fail;
 	}
@@ -247,6 +249,22 @@ void nt_worker_buf_put(struct nt_worker *w, struct nt_buf *b)
 		return;
 	}
 	nt_buf_unref(b);
+}
+
+void *nt_worker_ring_get(struct nt_worker *w, size_t size)
+{
+	if (size == NT_RING_FIRST_SIZE && w->rings_len)
+		return w->rings[--w->rings_len];
+	return malloc(size);
+}
+
+void nt_worker_ring_put(struct nt_worker *w, void *ring, size_t size)
+{
+	if (ring && size == NT_RING_FIRST_SIZE && w->rings_len < RINGS_MAX) {
+		w->rings[w->rings_len++] = ring;
+		return;
+	}
+	free(ring);
 }
 
 /* ---- lists ---- */
@@ -493,6 +511,9 @@ void nt_worker_destroy(struct nt_worker *w)
 	for (uint32_t i = 0; i < w->pool_len; i++)
 		nt_buf_unref(w->pool[i]);
 	free(w->pool);
+	for (uint32_t i = 0; i < w->rings_len; i++)
+		free(w->rings[i]);
+	free(w->rings);
 	free(w->heap);
 	if (w->evfd >= 0)
 		close(w->evfd);
@@ -502,6 +523,8 @@ void nt_worker_destroy(struct nt_worker *w)
 	nt_config_unref(w->cfg);
 	w->cfg = NULL;
 	w->pool = NULL;
+	w->rings = NULL;
+	w->rings_len = 0;
 	w->heap = NULL;
 	w->evfd = w->epfd = -1;
 }

@@ -88,6 +88,11 @@ struct nt_worker {
 	uint32_t heap_len, heap_cap;
 	struct nt_buf **pool; /* spare read buffers */
 	uint32_t pool_len;
+	/* spare first-size output rings (conn.c's struct nt_oseg[4]): a chat
+	 * line to a room queues into many empty queues at once, and without
+	 * these every recipient would cost a malloc and a free */
+	void **rings;
+	uint32_t rings_len;
 
 	/* read by other threads */
 	atomic_uint load; /* connections posted and not yet closed */
@@ -121,5 +126,10 @@ void nt_worker_timer_update(struct nt_worker *w, struct nt_conn *c);
 void nt_worker_timer_remove(struct nt_worker *w, struct nt_conn *c);
 struct nt_buf *nt_worker_buf_get(struct nt_worker *w);
 void nt_worker_buf_put(struct nt_worker *w, struct nt_buf *b);
+/* an output ring of `size` bytes from the spares (or malloc), and back;
+ * only rings of NT_RING_FIRST_SIZE are kept */
+#define NT_RING_FIRST_SIZE 64
+void *nt_worker_ring_get(struct nt_worker *w, size_t size);
+void nt_worker_ring_put(struct nt_worker *w, void *ring, size_t size);
 
 #endif
