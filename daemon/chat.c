@@ -456,12 +456,10 @@ static void chat_restored(struct chat_session *s,
 	         s->ent.room);
 }
 
-static int chat_open(struct nt_conn *c)
+static int chat_open(struct nt_conn *c, const struct nt_sd_session *rs)
 {
 	struct nt_chat_worker *cw = chat_worker(c->w);
 	struct chat_session *s = cw ? calloc(1, sizeof(*s)) : NULL;
-	const struct nt_sd_session *rs =
-	    c->restore ? &c->restore->session : NULL;
 	unsigned members = 0;
 	int rc;
 

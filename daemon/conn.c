@@ -98,6 +98,15 @@ void nt_conn_restore_free(struct nt_conn_restore *r)
 /* what a connection that lost its listener keeps when memory is short */
 static const struct nt_listener_conf orphan_lc = {.name = "?"};
 
+static void conn_lc_set(struct nt_conn *c, const struct nt_listener_conf *lc,
+                        bool owned)
+{
+	if (c->lc_owned && c->lc != lc)
+		free((void *)c->lc);
+	c->lc = lc;
+	c->lc_owned = owned;
+}
+
 /*
  * Point c at lc, which is in cfg: if cfg is not the worker's, the listener
  * of the same name and service in the worker's config; if there is none,
@@ -115,22 +124,19 @@ static void conn_set_listener(struct nt_conn *c,
 			nl = NULL;
 	}
 	if (nl) {
-		c->lc = nl;
-		free(c->lc_own);
-		c->lc_own = NULL;
+		conn_lc_set(c, nl, false);
 		return;
 	}
-	if (lc == c->lc_own)
+	if (c->lc_owned && lc == c->lc)
 		return;
 	struct nt_listener_conf *own = malloc(sizeof(*own));
 	if (!own) {
-		c->lc = &orphan_lc;
+		conn_lc_set(c, &orphan_lc, false);
 		nt_conn_close(c, "out of memory");
 		return;
 	}
 	*own = *lc;
-	free(c->lc_own);
-	c->lc = c->lc_own = own;
+	conn_lc_set(c, own, true);
 }
 
 void nt_conn_client(const struct nt_conn *c, char *buf, size_t size)
@@ -194,10 +200,9 @@ struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
 	if (!c->closing) {
 		conn_store(c, restore);
 		conn_reschedule(c);
-		c->restore = restore;
-		if (c->ops->open && c->ops->open(c) < 0)
+		if (c->ops->open &&
+		    c->ops->open(c, restore ? &restore->session : NULL) < 0)
 			nt_conn_close(c, "could not set up the session");
-		c->restore = NULL;
 	}
 	nt_conn_restore_free(restore);
 	return c;
@@ -307,7 +312,8 @@ void nt_conn_free(struct nt_conn *c)
 	nt_buf_unref(c->in);
 	conn_unstore(c);
 	close(c->fd); /* out of the epoll set since nt_conn_close() */
-	free(c->lc_own);
+	if (c->lc_owned)
+		free((void *)c->lc);
 	NT_STAT_ADD(w->stats.closed, 1);
 	atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
 	nt_acceptor_release(w->acceptor, &c->peer);

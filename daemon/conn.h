@@ -21,8 +21,9 @@ struct nt_worker;
 
 /* What a service does with a connection; every hook is optional. */
 struct nt_service_ops {
-	/* the connection is registered; greet, set up state; <0 closes */
-	int (*open)(struct nt_conn *c);
+	/* the connection is registered; greet, set up state; <0 closes.
+	 * restored: its session from before a restart, or NULL */
+	int (*open)(struct nt_conn *c, const struct nt_sd_session *restored);
 	/* the socket is readable and reading is not paused */
 	void (*readable)(struct nt_conn *c);
 	/* a flush made progress; the queue may be empty now */
@@ -82,22 +83,28 @@ void nt_conn_restore_free(struct nt_conn_restore *r);
  */
 #define NT_LINGER_MS 2000
 
+/*
+ * An idle connection costs this struct and a timer heap slot, so it is kept
+ * small (200 bytes: the flags are bits, rare state lives elsewhere): the
+ * idle-connection figure in BENCHMARKS.md counts every byte of it.
+ */
 struct nt_conn {
 	int fd;
-	uint8_t pause;      /* NT_PAUSE_* bits */
-	bool closing;       /* nt_conn_close() was called */
-	bool handover;      /* the next natterd takes it over: just let go */
-	bool lingering;     /* our FIN is out; waiting for the peer's */
-	bool peer_eof;      /* a read returned 0 */
-	bool want_write;    /* EPOLLOUT is armed */
-	bool in_flush_list; /* queued for the end-of-loop flush */
-	uint32_t events;    /* what epoll is watching for */
-	uint32_t heap_idx;  /* place in the worker's timer heap */
+	uint8_t pause;          /* NT_PAUSE_* bits */
+	bool closing : 1;       /* nt_conn_close() was called */
+	bool handover : 1;      /* the next natterd takes it over: let go */
+	bool lingering : 1;     /* our FIN is out; waiting for the peer's */
+	bool peer_eof : 1;      /* a read returned 0 */
+	bool want_write : 1;    /* EPOLLOUT is armed */
+	bool in_flush_list : 1; /* queued for the end-of-loop flush */
+	bool lc_owned : 1;      /* lc is our own copy, freed with us */
+	uint32_t events;        /* what epoll is watching for */
+	uint32_t heap_idx;      /* place in the worker's timer heap */
 	struct nt_worker *w;
-	/* in w->cfg, or lc_own when its listener is gone or changed service
-	 * since: a connection keeps the settings it came with */
+	/* in w->cfg, or our own copy (lc_owned) when its listener is gone or
+	 * changed service since: a connection keeps the settings it came
+	 * with */
 	const struct nt_listener_conf *lc;
-	struct nt_listener_conf *lc_own;
 	const struct nt_service_ops *ops;
 	void *svc; /* the service's per-connection state */
 	struct nt_buf *in;
@@ -109,10 +116,9 @@ struct nt_conn {
 	uint64_t partial_since; /* ms; an unfinished line began; 0 = none */
 	uint64_t linger_until;  /* ms; when lingering ends anyway */
 	const char *close_reason;
-	struct nt_sd_client *store;      /* in systemd's fd store, or NULL */
-	struct nt_conn_restore *restore; /* only while ops->open runs */
-	struct nt_conn *next_flush;      /* worker's flush / close list */
-	struct nt_conn *prev, *next;     /* worker's list of connections */
+	struct nt_sd_client *store;  /* in systemd's fd store, or NULL */
+	struct nt_conn *next_flush;  /* worker's flush / close list */
+	struct nt_conn *prev, *next; /* worker's list of connections */
 	struct nt_peer peer;
 };
 
