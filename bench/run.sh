@@ -1,0 +1,466 @@
+#!/usr/bin/env bash
+# make bench: natterd side by side with the reference echo server
+# (bench/refecho) and the peers a user would pick instead (socat and
+# ncat -e /bin/cat for echo, ncat --chat and ngircd for chat), measured
+# with natter-bench on loopback. Each scenario runs BENCH_RUNS (3) times,
+# the servers alternating within each round; the medians with min..max
+# go into BENCHMARKS.md between the bench markers, with the machine and
+# the exact commands.
+#
+#   run.sh SRCDIR BUILDDIR
+#
+# BENCH_RUNS (3), BENCH_SECONDS (10, measured seconds per run),
+# BENCH_ONLY (a space-separated list of scenario names: only those run,
+# and the report goes to stdout), BENCH_OUT (where the report goes:
+# BENCHMARKS.md in SRCDIR, or "-" for stdout only).
+set -euo pipefail
+
+src=$(cd "${1:?usage: run.sh SRCDIR BUILDDIR}" && pwd)
+build=$(cd "${2:?usage: run.sh SRCDIR BUILDDIR}" && pwd)
+runs=${BENCH_RUNS:-3}
+secs=${BENCH_SECONDS:-10}
+only=${BENCH_ONLY:-}
+# a partial run prints its report but leaves BENCHMARKS.md alone
+if [ -n "$only" ]; then
+	out=${BENCH_OUT:--}
+else
+	out=${BENCH_OUT:-$src/BENCHMARKS.md}
+fi
+ncpu=$(nproc)
+
+natterd=$build/daemon/natterd
+nb=$build/tools/natter-bench
+refecho=$build/bench/refecho
+for b in "$natterd" "$nb" "$refecho"; do
+	[ -x "$b" ] || {
+		echo "bench: $b is not built (make bench builds it)" >&2
+		exit 1
+	}
+done
+
+# the peers come from Debian's packages
+need=()
+command -v ncat >/dev/null || need+=(ncat)
+command -v socat >/dev/null || need+=(socat)
+[ -x /usr/sbin/ngircd ] || need+=(ngircd)
+command -v valgrind >/dev/null || need+=(valgrind)
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "bench: please install as root: apt-get install ${need[*]}" >&2
+		exit 1
+	fi
+	echo "bench: installing ${need[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${need[@]}" >/dev/null
+	# Debian starts the ngircd it installs; we run our own
+	pkill -x ngircd 2>/dev/null || true
+fi
+
+work=$(mktemp -d /tmp/natter-bench.XXXXXX)
+results=$work/results
+: >"$results"
+srv_pid=
+fit=0
+
+stop_server() {
+	[ -n "$srv_pid" ] || return 0
+	kill -TERM "$srv_pid" 2>/dev/null || true
+	local i
+	for i in $(seq 1 100); do
+		kill -0 "$srv_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$srv_pid" 2>/dev/null || true
+	wait "$srv_pid" 2>/dev/null || true
+	# socat and ncat -e leave a child per connection
+	pkill -KILL -P "$srv_pid" 2>/dev/null || true
+	srv_pid=
+}
+cleanup() {
+	stop_server
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# a free port below the ephemeral range, so no client socket takes it
+free_port() {
+	local p i
+	for i in $(seq 1 200); do
+		p=$((20000 + RANDOM % 12000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || {
+			echo "$p"
+			return 0
+		}
+	done
+	echo "bench: no free port found" >&2
+	return 1
+}
+
+wait_port() {
+	local i
+	for i in $(seq 1 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		kill -0 "$srv_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "bench: server did not listen on port $1" >&2
+	return 1
+}
+
+# wait until FILE has a line matching REGEX; print its first match
+wait_line() {
+	local i
+	for i in $(seq 1 100); do
+		if grep -m1 -E "$2" "$1" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "bench: no '$2' in $1:" >&2
+	cat "$1" >&2
+	return 1
+}
+
+natterd_conf() { # SERVICE MAXCONN
+	cat >"$work/natterd.conf" <<EOF
+workers = 0;
+max_connections = $2;
+log_level = "warning";
+limits = { per_ip = 0; max_output = 4194304; };
+timeouts = { idle = 3600; write = 60; line = 60; shutdown_grace = 2; };
+chat = { motd = "bench"; max_rooms = 100;
+	flood = { rate = 10000; burst = 100000; }; };
+listeners = ( { name = "bench"; service = "$1"; family = "ipv4";
+	address = "127.0.0.1"; port = 0; backlog = 4096; } );
+EOF
+}
+
+# start_server NAME: sets srv_pid and port
+start_server() {
+	local log=$work/server.log
+	: >"$log"
+	case $1 in
+	natterd-echo | natterd-chat)
+		natterd_conf "${1#natterd-}" 20000
+		"$natterd" -c "$work/natterd.conf" --log-level info \
+			>"$log" 2>&1 &
+		srv_pid=$!
+		port=$(wait_line "$log" 'listening on 127\.0\.0\.1:[0-9]+' |
+			sed -E 's/.*127\.0\.0\.1:([0-9]+).*/\1/')
+		wait_line "$log" 'ready' >/dev/null
+		;;
+	natterd-hold)
+		# as many clients as the fd limit lets in: natterd says how
+		# many that is and serves them
+		natterd_conf echo 100000
+		"$natterd" -c "$work/natterd.conf" --log-level info \
+			>"$log" 2>&1 &
+		srv_pid=$!
+		port=$(wait_line "$log" 'listening on 127\.0\.0\.1:[0-9]+' |
+			sed -E 's/.*127\.0\.0\.1:([0-9]+).*/\1/')
+		wait_line "$log" 'ready' >/dev/null
+		fit=$(grep -m1 -oE 'accept at most [0-9]+' "$log" | grep -oE '[0-9]+$')
+		;;
+	refecho)
+		"$refecho" -p 0 >"$log" 2>&1 &
+		srv_pid=$!
+		port=$(wait_line "$log" 'listening on' |
+			sed -E 's/.*:([0-9]+)$/\1/')
+		;;
+	socat)
+		port=$(free_port)
+		socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,backlog=4096" \
+			PIPE >"$log" 2>&1 &
+		srv_pid=$!
+		wait_port "$port"
+		;;
+	ncat-echo)
+		port=$(free_port)
+		ncat -l -k -m 5000 127.0.0.1 "$port" -e /bin/cat >"$log" 2>&1 &
+		srv_pid=$!
+		wait_port "$port"
+		;;
+	ncat-chat)
+		port=$(free_port)
+		ncat -l -k -m 5000 --chat 127.0.0.1 "$port" >"$log" 2>&1 &
+		srv_pid=$!
+		wait_port "$port"
+		;;
+	ngircd)
+		port=$(free_port)
+		cat >"$work/ngircd.conf" <<EOF
+[Global]
+	Name = bench.natter.test
+	Info = natter bench
+	Listen = 127.0.0.1
+	Ports = $port
+	MotdPhrase = bench
+[Limits]
+	MaxConnections = 0
+	MaxConnectionsIP = 0
+	MaxJoins = 0
+	MaxNickLength = 16
+	MaxPenaltyTime = 0
+	PingTimeout = 3600
+	PongTimeout = 600
+[Options]
+	DNS = no
+	Ident = no
+	PAM = no
+EOF
+		/usr/sbin/ngircd -n -f "$work/ngircd.conf" >"$log" 2>&1 &
+		srv_pid=$!
+		wait_port "$port"
+		;;
+	*)
+		echo "bench: unknown server $1" >&2
+		return 1
+		;;
+	esac
+}
+
+# run SCENARIO SERVER NATTER-BENCH-ARGS...: one measurement
+run() {
+	local scen=$1 srv=$2 line
+	shift 2
+	start_server "$srv"
+	local args=("$@")
+	args=("${args[@]//@PORT@/$port}")
+	args=("${args[@]//@PID@/$srv_pid}")
+	case $srv in
+	natterd*) args=("${args[@]//@PROTO@/natter}") ;;
+	ncat*) args=("${args[@]//@PROTO@/ncat}") ;;
+	ngircd) args=("${args[@]//@PROTO@/irc}") ;;
+	esac
+	args=("${args[@]//@FIT@/$fit}")
+	echo "bench: $scen $srv: natter-bench ${args[*]}" >&2
+	line=$("$nb" "${args[@]}" -q 2>"$work/nb.err" | grep '^RESULT' || true)
+	stop_server
+	if [ -z "$line" ]; then
+		echo "bench: $scen $srv: no RESULT line" >&2
+		cat "$work/nb.err" >&2
+		line="RESULT failed=1"
+	fi
+	echo "  $line" >&2
+	echo "$scen $srv ${line#RESULT }" >>"$results"
+	# let TIME_WAIT sockets and the kernel settle between runs
+	sleep 1
+}
+
+want() {
+	[ -z "$only" ] && return 0
+	case " $only " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+# scenario NAME "SERVERS" NATTER-BENCH-ARGS...: every server, BENCH_RUNS
+# rounds, the order turning round by round
+declare -A scen_cmd
+scen_order=()
+scenario() {
+	local name=$1 servers=$2
+	shift 2
+	want "$name" || return 0
+	scen_order+=("$name")
+	scen_cmd[$name]="natter-bench $*"
+	local -a srv
+	read -ra srv <<<"$servers"
+	local r i n=${#srv[@]}
+	for r in $(seq 1 "$runs"); do
+		for i in $(seq 0 $((n - 1))); do
+			run "$name" "${srv[$(((i + r - 1) % n))]}" "$@"
+		done
+	done
+}
+
+T=(-t "$secs" -W 1)
+scenario echo-50x8 "natterd-echo refecho socat ncat-echo" \
+	echo -p @PORT@ -c 50 -D 8 -s 64 -T 1 "${T[@]}"
+scenario echo-1000x1 "natterd-echo refecho socat ncat-echo" \
+	echo -p @PORT@ -c 1000 -D 1 -s 64 -T 1 "${T[@]}"
+scenario chat-fanout-50 "natterd-chat ncat-chat ngircd" \
+	chat -p @PORT@ -c 50 -k 4 --window 16 "${T[@]}" --proto @PROTO@
+scenario chat-fanout-200 "natterd-chat ncat-chat ngircd" \
+	chat -p @PORT@ -c 200 -k 4 --window 16 "${T[@]}" --proto @PROTO@
+scenario chat-latency-200 "natterd-chat ncat-chat ngircd" \
+	chat -p @PORT@ -c 200 -k 4 --rate 50 "${T[@]}" --proto @PROTO@
+scenario churn-40 "natterd-echo refecho" \
+	churn -p @PORT@ -P 32 --sources 40 "${T[@]}"
+scenario hold "natterd-hold" \
+	hold -p @PORT@ -c @FIT@ --sources 40 --server-pid @PID@ --hold-time 2
+
+# ---- the report ---------------------------------------------------------
+
+# stat SCEN SRV KEY: "median (min..max)" over the runs, or "-"
+stat() {
+	awk -v s="$1" -v v="$2" -v k="$3" '
+	$1 == s && $2 == v {
+		for (i = 3; i <= NF; i++) {
+			split($i, kv, "=")
+			if (kv[1] == k) x[n++] = kv[2] + 0
+		}
+	}
+	END {
+		if (!n) { print "-"; exit }
+		for (i = 0; i < n; i++)
+			for (j = i + 1; j < n; j++)
+				if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+		m = n % 2 ? x[(n - 1) / 2] : (x[n / 2 - 1] + x[n / 2]) / 2
+		f = (m >= 100 || m == int(m)) ? "%.0f" : "%.2f"
+		if (n == 1) printf f "\n", m
+		else printf f " (" f ".." f ")\n", m, x[0], x[n - 1]
+	}' "$results"
+}
+# median SCEN SRV KEY: the bare median
+median() { stat "$@" | awk '{ print $1 }'; }
+# ratio A B: A/B to two decimals
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "-" || b == "-" || b + 0 == 0) print "-";
+		else printf "%.2f\n", a / b }'
+}
+# sum over all runs of a scenario of KEY (for lost, reordered, errors)
+total() {
+	awk -v s="$1" -v v="$2" -v k="$3" '$1 == s && $2 == v {
+		for (i = 3; i <= NF; i++) { split($i, kv, "=");
+			if (kv[1] == k) t += kv[2] } } END { print t + 0 }' "$results"
+}
+servers_of() {
+	awk -v s="$1" '$1 == s && !seen[$2]++ { print $2 }' "$results"
+}
+
+report() {
+	local cpu kernel
+	cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
+	kernel=$(uname -r)
+	echo "<!-- bench:start (written by make bench: bench/run.sh) -->"
+	echo "## make bench"
+	echo
+	echo "Run on $(date -u +%Y-%m-%d) on $ncpu cores of \`${cpu:-unknown}\`,"
+	echo "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo),"
+	echo "Linux $kernel, $(gcc --version | head -n1), natterd"
+	echo "$("$natterd" --version 2>/dev/null | head -n1) at" \
+		"\`$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo '?')\`"
+	echo "built with the default \`-g -O2\`, \`workers = 0\` ($ncpu"
+	echo "workers). natter-bench runs on the same machine, so server and"
+	echo "load generator share the cores. Each figure is the median of"
+	echo "$runs runs of ${secs} s (after 1 s of warm-up) with min..max; the"
+	echo "servers take turns within each round. Ratios are of medians."
+	echo "Peers: $(ncat --version 2>&1 | head -n1), $(socat -V 2>/dev/null |
+		grep -m1 'socat version' | sed 's/ on .*//'),"
+	echo "ngIRCd $(/usr/sbin/ngircd --version 2>/dev/null | head -n1 |
+		grep -oE '[0-9]+(\.[0-9]+)+' | head -n1) (penalties off:"
+	echo "\`MaxPenaltyTime = 0\`, \`MaxConnectionsIP = 0\`)."
+	echo
+	local s v
+	for s in "${scen_order[@]}"; do
+		echo "### $s"
+		echo
+		echo "\`${scen_cmd[$s]}\`"
+		echo
+		case $s in
+		echo-*)
+			echo "| server | msgs/s | MiB/s | p50 µs | p99 µs | max µs | errors |"
+			echo "| --- | --- | --- | --- | --- | --- | --- |"
+			for v in $(servers_of "$s"); do
+				echo "| $v | $(stat "$s" "$v" msgs_per_s) |" \
+					"$(stat "$s" "$v" mib_per_s) |" \
+					"$(stat "$s" "$v" p50_us) |" \
+					"$(stat "$s" "$v" p99_us) |" \
+					"$(stat "$s" "$v" max_us) |" \
+					"$(total "$s" "$v" errors) |"
+			done
+			echo
+			echo "natterd / refecho: msgs/s" \
+				"$(ratio "$(median "$s" natterd-echo msgs_per_s)" \
+					"$(median "$s" refecho msgs_per_s)")" \
+				"(target >= 0.9), p99" \
+				"$(ratio "$(median "$s" natterd-echo p99_us)" \
+					"$(median "$s" refecho p99_us)")" \
+				"(target <= 1.2)."
+			;;
+		chat-*)
+			echo "| server | deliveries/s | p50 µs | p99 µs | max µs | lost | reordered | errors |"
+			echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+			for v in $(servers_of "$s"); do
+				echo "| $v | $(stat "$s" "$v" deliveries_per_s) |" \
+					"$(stat "$s" "$v" p50_us) |" \
+					"$(stat "$s" "$v" p99_us) |" \
+					"$(stat "$s" "$v" max_us) |" \
+					"$(total "$s" "$v" lost) |" \
+					"$(total "$s" "$v" reordered) |" \
+					"$(total "$s" "$v" errors) |"
+			done
+			echo
+			case $s in
+			chat-fanout-*)
+				echo "natterd / ncat --chat: deliveries/s" \
+					"$(ratio "$(median "$s" natterd-chat deliveries_per_s)" \
+						"$(median "$s" ncat-chat deliveries_per_s)")" \
+					"(target >= 1); natterd / ngircd:" \
+					"$(ratio "$(median "$s" natterd-chat deliveries_per_s)" \
+						"$(median "$s" ngircd deliveries_per_s)")" \
+					"(target >= 2); lost and reordered are summed over all runs (target 0)."
+				;;
+			chat-latency-*)
+				echo "natterd p99 fan-out latency:" \
+					"$(median "$s" natterd-chat p99_us) µs (target < 2000)."
+				;;
+			esac
+			;;
+		churn-*)
+			echo "| server | connections/s | connect p50 µs | p99 µs | max µs | errors |"
+			echo "| --- | --- | --- | --- | --- | --- |"
+			for v in $(servers_of "$s"); do
+				echo "| $v | $(stat "$s" "$v" conns_per_s) |" \
+					"$(stat "$s" "$v" p50_us) |" \
+					"$(stat "$s" "$v" p99_us) |" \
+					"$(stat "$s" "$v" max_us) |" \
+					"$(total "$s" "$v" errors) |"
+			done
+			echo
+			echo "natterd / refecho: connections/s" \
+				"$(ratio "$(median "$s" natterd-echo conns_per_s)" \
+					"$(median "$s" refecho conns_per_s)")" \
+				"(target >= 0.9)."
+			;;
+		hold)
+			echo "| server | target | held | refused | failed | RSS before kB | RSS held kB | RSS per connection, bytes |"
+			echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+			for v in $(servers_of "$s"); do
+				echo "| $v | $(stat "$s" "$v" target) |" \
+					"$(stat "$s" "$v" held) |" \
+					"$(stat "$s" "$v" refused) |" \
+					"$(stat "$s" "$v" failed) |" \
+					"$(stat "$s" "$v" rss_before_kb) |" \
+					"$(stat "$s" "$v" rss_after_kb) |" \
+					"$(stat "$s" "$v" rss_per_conn_bytes) |"
+			done
+			echo
+			echo "The target is what natterd says it can serve under the"
+			echo "hard fd limit of $(ulimit -Hn) (its log: \`accept at most N"
+			echo "connections\`); RSS per connection target <= 256 bytes."
+			;;
+		esac
+		echo
+	done
+	echo "<!-- bench:end -->"
+}
+
+report >"$work/report.md"
+if [ "$out" = - ]; then
+	cat "$work/report.md"
+else
+	# replace what an earlier run wrote, keep everything else
+	awk -v rep="$work/report.md" '
+	/^<!-- bench:start/ { skip = 1; while ((getline l < rep) > 0) print l; done = 1; next }
+	/^<!-- bench:end/ { skip = 0; next }
+	!skip { print }
+	END { if (!done) { print ""; while ((getline l < rep) > 0) print l } }
+	' "$out" >"$work/out.md"
+	cp "$work/out.md" "$out"
+	cat "$work/report.md"
+	echo "bench: results written to $out" >&2
+fi

@@ -1,0 +1,1672 @@
+/*
+ * natter-bench: a load generator for natterd and its peers. Four modes
+ * (echo, chat, hold, churn), each verifying everything it gets back and
+ * ending with one "RESULT key=value ..." line. epoll and non-blocking
+ * sockets; loopback (numeric addresses) only by design. See natter-bench(1).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+enum { EXIT_OK = 0, EXIT_ERRORS = 1, EXIT_USAGE = 2, EXIT_SETUP = 3 };
+
+#define MAX_EVENTS 512
+#define DRAIN_NS   (5 * NS)
+#define NS         1000000000ull
+
+/* ---- options ---- */
+
+enum mode { M_ECHO, M_CHAT, M_HOLD, M_CHURN };
+
+struct opts {
+	enum mode mode;
+	const char *host;
+	int port;
+	const char *unix_path;
+	long conns;
+	double duration, warmup;
+	int threads;
+	bool quiet;
+	/* echo */
+	int depth;
+	long size;
+	/* chat */
+	int senders;
+	double rate;
+	int window;
+	long messages; /* per sender; 0 = by time */
+	const char *proto;
+	const char *preamble, *ready, *send_format;
+	const char *room;
+	/* hold, churn */
+	int sources;
+	long server_pid;
+	double hold_time;
+	int slots;
+};
+
+static struct opts o = {
+    .host = "127.0.0.1",
+    .conns = 50,
+    .duration = 10,
+    .warmup = 1,
+    .threads = 1,
+    .depth = 1,
+    .size = -1,
+    .senders = 1,
+    .window = 16,
+    .proto = "natter",
+    .room = "bench",
+    .sources = 1,
+    .hold_time = 2,
+    .slots = 16,
+};
+
+static struct sockaddr_storage target;
+static socklen_t target_len;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o.quiet)
+		return;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+static void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warnx_(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("natter-bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- latency histogram: log-linear, under 0.2% error, in microseconds */
+
+#define H_LINEAR 1024
+#define H_SUB    512
+#define H_SIZE   (H_LINEAR + 40 * H_SUB)
+
+struct hist {
+	uint64_t n;
+	uint64_t max;
+	uint64_t b[H_SIZE];
+};
+
+static unsigned h_index(uint64_t us)
+{
+	if (us < H_LINEAR)
+		return (unsigned)us;
+	unsigned e =
+	    63u - (unsigned)__builtin_clzll(us) - 9; /* us >> e: 512..1023 */
+	unsigned i = H_LINEAR + (e - 1) * H_SUB + (unsigned)((us >> e) - H_SUB);
+	return i < H_SIZE ? i : H_SIZE - 1;
+}
+
+static uint64_t h_value(unsigned i)
+{
+	if (i < H_LINEAR)
+		return i;
+	unsigned e = (i - H_LINEAR) / H_SUB + 1;
+	uint64_t m = (i - H_LINEAR) % H_SUB + H_SUB;
+	return (m << e) + ((1ull << e) >> 1); /* the middle of the bucket */
+}
+
+static void h_add(struct hist *h, uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+
+	h->b[h_index(us)]++;
+	h->n++;
+	if (us > h->max)
+		h->max = us;
+}
+
+static void h_merge(struct hist *to, const struct hist *from)
+{
+	for (unsigned i = 0; i < H_SIZE; i++)
+		to->b[i] += from->b[i];
+	to->n += from->n;
+	if (from->max > to->max)
+		to->max = from->max;
+}
+
+static uint64_t h_pct(const struct hist *h, double p)
+{
+	if (!h->n)
+		return 0;
+	uint64_t want = (uint64_t)(p / 100.0 * (double)h->n + 0.5), seen = 0;
+	if (want < 1)
+		want = 1;
+	for (unsigned i = 0; i < H_SIZE; i++) {
+		seen += h->b[i];
+		if (seen >= want) {
+			uint64_t v = h_value(i);
+			return v > h->max ? h->max : v;
+		}
+	}
+	return h->max;
+}
+
+/* ---- sockets ---- */
+
+static int parse_target(void)
+{
+	memset(&target, 0, sizeof(target));
+	if (o.unix_path) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&target;
+		if (strlen(o.unix_path) >= sizeof(sun->sun_path))
+			return -1;
+		sun->sun_family = AF_UNIX;
+		strcpy(sun->sun_path, o.unix_path);
+		target_len = sizeof(*sun);
+		return 0;
+	}
+	struct sockaddr_in *sin = (struct sockaddr_in *)&target;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&target;
+	if (inet_pton(AF_INET, o.host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)o.port);
+		target_len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, o.host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)o.port);
+		target_len = sizeof(*sin6);
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * A non-blocking connect to the target from source 127.0.0.(1 + src) when
+ * sources are in use (IPv4 only). The fd, with *done set if it connected
+ * at once; -1 with errno.
+ */
+static int start_connect(unsigned src, bool *done)
+{
+	int one = 1;
+	int fd = socket(target.ss_family,
+	                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	*done = false;
+	if (fd < 0)
+		return -1;
+	if (target.ss_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (target.ss_family == AF_INET && o.sources > 1) {
+		struct sockaddr_in sa = {.sin_family = AF_INET};
+		sa.sin_addr.s_addr =
+		    htonl(0x7f000001u + src % (unsigned)o.sources);
+		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		           sizeof(one));
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			goto fail;
+	}
+	if (connect(fd, (struct sockaddr *)&target, target_len) == 0) {
+		*done = true;
+		return fd;
+	}
+	if (errno == EINPROGRESS || errno == EAGAIN)
+		return fd;
+fail:;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+static int sock_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return errno;
+	return err;
+}
+
+static void ep_set(int ep, int op, int fd, uint32_t events, void *ptr)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = ptr};
+
+	epoll_ctl(ep, op, fd, &ev);
+}
+
+/* Blocking connect with a deadline, for set-up. */
+static int connect_wait(unsigned src, uint64_t deadline)
+{
+	bool done;
+	int fd = start_connect(src, &done);
+
+	if (fd < 0 || done)
+		return fd;
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
+	if (poll(&p, 1, left > 0 ? (int)left : 0) != 1 || sock_error(fd)) {
+		close(fd);
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- the run's clock ---- */
+
+struct clock {
+	uint64_t start;   /* load begins */
+	uint64_t measure; /* the measured window begins */
+	uint64_t end;     /* the measured window ends; no new load after */
+};
+
+static struct clock run_clock(uint64_t start)
+{
+	struct clock c = {.start = start};
+
+	c.measure = start + (uint64_t)(o.warmup * NS);
+	c.end = c.measure + (uint64_t)(o.duration * NS);
+	return c;
+}
+
+static bool in_window(const struct clock *c, uint64_t t)
+{
+	return t >= c->measure && t < c->end;
+}
+
+/* ---- echo ---- */
+
+struct econn {
+	int fd;
+	uint32_t id;
+	uint64_t sent;  /* messages queued */
+	uint64_t recvd; /* messages fully received */
+	size_t rpos;    /* bytes of message `recvd` received so far */
+	uint64_t *ts;   /* send time per in-flight message, ring of depth */
+	char *out;      /* unwritten bytes */
+	size_t out_len, out_cap;
+	bool want_out;
+	bool dead;
+};
+
+struct estats {
+	uint64_t msgs, bytes, errors;
+	struct hist h;
+};
+
+static inline uint8_t echo_byte(uint32_t conn, uint64_t seq, size_t i)
+{
+	if (i < 8)
+		return (uint8_t)((uint64_t)conn >> (8 * i));
+	if (i < 16)
+		return (uint8_t)(seq >> (8 * (i - 8)));
+	return (uint8_t)(conn * 31u + seq * 17u + i);
+}
+
+static void echo_queue(struct econn *e, uint64_t t)
+{
+	size_t n = (size_t)o.size;
+
+	if (e->out_len + n > e->out_cap) {
+		e->out_cap = (e->out_len + n) * 2;
+		e->out = realloc(e->out, e->out_cap);
+		if (!e->out)
+			abort();
+	}
+	for (size_t i = 0; i < n; i++)
+		e->out[e->out_len + i] = (char)echo_byte(e->id, e->sent, i);
+	e->out_len += n;
+	e->ts[e->sent % (uint64_t)o.depth] = t;
+	e->sent++;
+}
+
+static int echo_flush(int ep, struct econn *e)
+{
+	size_t off = 0;
+
+	while (off < e->out_len) {
+		ssize_t n =
+		    send(e->fd, e->out + off, e->out_len - off, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				break;
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	memmove(e->out, e->out + off, e->out_len - off);
+	e->out_len -= off;
+	bool want = e->out_len > 0;
+	if (want != e->want_out) {
+		e->want_out = want;
+		ep_set(ep, EPOLL_CTL_MOD, e->fd,
+		       EPOLLIN | (want ? EPOLLOUT : 0), e);
+	}
+	return 0;
+}
+
+struct ethread {
+	pthread_t tid;
+	long first, count;
+	struct clock clk;
+	struct estats st;
+	int setup_failed;
+};
+
+static void echo_kill(int ep, struct econn *e, long *live)
+{
+	if (e->dead)
+		return;
+	epoll_ctl(ep, EPOLL_CTL_DEL, e->fd, NULL);
+	close(e->fd);
+	e->dead = true;
+	(*live)--;
+}
+
+/* Read what came back and check it byte by byte; 1 when the conn ended. */
+static int echo_read(struct econn *e, char *buf, size_t cap, struct ethread *t,
+                     uint64_t *now, bool more)
+{
+	size_t size = (size_t)o.size;
+
+	for (;;) {
+		ssize_t n = read(e->fd, buf, cap);
+		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			if (e->recvd < e->sent) {
+				t->st.errors++;
+				warnx_(
+				    "echo: connection %u closed with %" PRIu64
+				    " messages outstanding",
+				    e->id, e->sent - e->recvd);
+			}
+			return 1;
+		}
+		if (n < 0)
+			return 0;
+		*now = now_ns();
+		for (ssize_t i = 0; i < n; i++) {
+			if (e->recvd >= e->sent) {
+				t->st.errors++;
+				warnx_("echo: connection %u: bytes nobody sent",
+				       e->id);
+				return 1;
+			}
+			if ((uint8_t)buf[i] !=
+			    echo_byte(e->id, e->recvd, e->rpos)) {
+				if (t->st.errors++ < 5)
+					warnx_("echo: connection %u message "
+					       "%" PRIu64 " byte %zu is wrong",
+					       e->id, e->recvd, e->rpos);
+			}
+			if (++e->rpos == size) {
+				uint64_t ts =
+				    e->ts[e->recvd % (uint64_t)o.depth];
+				e->rpos = 0;
+				e->recvd++;
+				if (in_window(&t->clk, ts)) {
+					t->st.msgs++;
+					t->st.bytes += size;
+					h_add(&t->st.h, *now - ts);
+				}
+				if (more)
+					echo_queue(e, *now);
+			}
+		}
+		if ((size_t)n < cap)
+			return 0;
+	}
+}
+
+static void *echo_thread(void *arg)
+{
+	struct ethread *t = arg;
+	struct econn *cs = calloc((size_t)t->count, sizeof(*cs));
+	size_t cap = 256 * 1024;
+	char *buf = malloc(cap);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	long live = 0;
+	uint64_t deadline = now_ns() + 30 * NS;
+
+	if (!cs || !buf || ep < 0)
+		abort();
+	for (long i = 0; i < t->count; i++) {
+		struct econn *e = &cs[i];
+		e->id = (uint32_t)(t->first + i);
+		e->fd = connect_wait((unsigned)e->id, deadline);
+		if (e->fd < 0) {
+			warnx_("echo: connection %u: %s", e->id,
+			       strerror(errno));
+			t->setup_failed++;
+			e->dead = true;
+			continue;
+		}
+		e->ts = calloc((size_t)o.depth, sizeof(*e->ts));
+		ep_set(ep, EPOLL_CTL_ADD, e->fd, EPOLLIN, e);
+		live++;
+	}
+	/* wait for every thread's connections, then start together */
+	while (now_ns() < t->clk.start) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	uint64_t now = now_ns();
+	for (long i = 0; i < t->count; i++) {
+		struct econn *e = &cs[i];
+		if (e->dead)
+			continue;
+		for (int d = 0; d < o.depth; d++)
+			echo_queue(e, now);
+		if (echo_flush(ep, e) < 0) {
+			t->st.errors++;
+			echo_kill(ep, e, &live);
+		}
+	}
+	struct epoll_event evs[MAX_EVENTS];
+	bool draining = false;
+	while (live > 0) {
+		now = now_ns();
+		if (now >= t->clk.end && !draining)
+			draining = true;
+		if (draining) {
+			/* done when every message came back, or the drain ran
+			 * out */
+			bool all = true;
+			for (long i = 0; i < t->count && all; i++)
+				all = cs[i].dead || cs[i].recvd == cs[i].sent;
+			if (all || now >= t->clk.end + DRAIN_NS)
+				break;
+		}
+		int n = epoll_wait(ep, evs, MAX_EVENTS, 50);
+		for (int i = 0; i < n; i++) {
+			struct econn *e = evs[i].data.ptr;
+			if (e->dead)
+				continue;
+			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+				if (echo_read(e, buf, cap, t, &now,
+				              now < t->clk.end)) {
+					echo_kill(ep, e, &live);
+					continue;
+				}
+			}
+			if ((e->out_len || (evs[i].events & EPOLLOUT)) &&
+			    echo_flush(ep, e) < 0) {
+				t->st.errors++;
+				echo_kill(ep, e, &live);
+			}
+		}
+	}
+	for (long i = 0; i < t->count; i++) {
+		struct econn *e = &cs[i];
+		if (!e->dead && e->recvd != e->sent) {
+			t->st.errors++;
+			warnx_("echo: connection %u: %" PRIu64
+			       " messages never came back",
+			       e->id, e->sent - e->recvd);
+		}
+		if (!e->dead)
+			close(e->fd);
+		free(e->ts);
+		free(e->out);
+	}
+	free(cs);
+	free(buf);
+	close(ep);
+	return NULL;
+}
+
+static int run_echo(void)
+{
+	if (o.size < 0)
+		o.size = 64;
+	if (o.size < 1 || o.depth < 1) {
+		warnx_("echo: --size and --depth must be at least 1");
+		return EXIT_USAGE;
+	}
+	int nt = o.threads;
+	struct ethread *ts = calloc((size_t)nt, sizeof(*ts));
+	/* connecting 1000 clients takes a while: start the clock after */
+	uint64_t start = now_ns() + 1 * NS + (uint64_t)o.conns * 200000;
+	struct clock clk = run_clock(start);
+	long per = o.conns / nt, extra = o.conns % nt, first = 0;
+
+	say("echo: %ld connections x depth %d x %ld bytes, %d thread(s), "
+	    "%.1f s + %.1f s warm-up\n",
+	    o.conns, o.depth, o.size, nt, o.duration, o.warmup);
+	for (int i = 0; i < nt; i++) {
+		ts[i].first = first;
+		ts[i].count = per + (i < extra);
+		ts[i].clk = clk;
+		first += ts[i].count;
+		pthread_create(&ts[i].tid, NULL, echo_thread, &ts[i]);
+	}
+	struct estats all = {0};
+	int failed = 0;
+	for (int i = 0; i < nt; i++) {
+		pthread_join(ts[i].tid, NULL);
+		all.msgs += ts[i].st.msgs;
+		all.bytes += ts[i].st.bytes;
+		all.errors += ts[i].st.errors;
+		failed += ts[i].setup_failed;
+		h_merge(&all.h, &ts[i].st.h);
+	}
+	free(ts);
+	if (failed) {
+		warnx_("echo: %d of %ld connections failed", failed, o.conns);
+		return EXIT_SETUP;
+	}
+	double mps = (double)all.msgs / o.duration;
+	double mib = (double)all.bytes / o.duration / (1024.0 * 1024.0);
+	say("echo: %.0f msgs/s, %.2f MiB/s, round trip p50 %" PRIu64
+	    " us p90 %" PRIu64 " us p99 %" PRIu64 " us max %" PRIu64
+	    " us, %" PRIu64 " errors\n",
+	    mps, mib, h_pct(&all.h, 50), h_pct(&all.h, 90), h_pct(&all.h, 99),
+	    all.h.max, all.errors);
+	printf("RESULT mode=echo conns=%ld depth=%d size=%ld msgs=%" PRIu64
+	       " msgs_per_s=%.0f mib_per_s=%.3f p50_us=%" PRIu64
+	       " p90_us=%" PRIu64 " p99_us=%" PRIu64 " max_us=%" PRIu64
+	       " errors=%" PRIu64 "\n",
+	       o.conns, o.depth, o.size, all.msgs, mps, mib, h_pct(&all.h, 50),
+	       h_pct(&all.h, 90), h_pct(&all.h, 99), all.h.max, all.errors);
+	return all.errors ? EXIT_ERRORS : EXIT_OK;
+}
+
+/* ---- chat ---- */
+
+#define LINE_MAX_ 8192
+#define STEPS_MAX 4
+
+/* set-up steps: wait for a line holding `wait` ("" = at once), then send */
+struct step {
+	const char *wait;
+	const char *send;
+};
+
+static struct step steps[STEPS_MAX];
+static int n_steps;
+static const char *send_fmt = "%t\r\n";
+
+struct cclient {
+	int fd;
+	int idx;
+	int step;
+	bool ready;
+	bool dead;
+	bool want_out;
+	char in[LINE_MAX_];
+	size_t in_len;
+	bool in_skip; /* discarding an over-long line */
+	char *out;
+	size_t out_len, out_cap;
+	int64_t *last; /* per sender: the last seq seen */
+};
+
+struct sender {
+	uint64_t sent;
+	uint64_t acked;
+	uint32_t *pending; /* window ring: receivers still to get it */
+	uint64_t next_at;  /* rate mode: when the next line is due */
+	bool stopped;
+};
+
+static struct cclient *cl;
+static struct sender *snd;
+static struct {
+	uint64_t deliveries; /* in the window */
+	uint64_t received;   /* in order, whole run */
+	uint64_t reordered;
+	uint64_t errors;
+	struct hist h;
+} cs_;
+
+/* expand %i %t %r and \r \n in a template */
+static size_t expand(char *to, size_t cap, const char *fmt, int idx,
+                     const char *text)
+{
+	size_t n = 0;
+
+	for (const char *p = fmt; *p && n + 1 < cap; p++) {
+		char tmp[32];
+		const char *ins = NULL;
+		if (*p == '%' && p[1]) {
+			p++;
+			if (*p == 'i') {
+				snprintf(tmp, sizeof(tmp), "%d", idx);
+				ins = tmp;
+			} else if (*p == 't')
+				ins = text;
+			else if (*p == 'r')
+				ins = o.room;
+			else if (*p == '%')
+				ins = "%";
+			else {
+				to[n++] = '%';
+				if (n + 1 < cap)
+					to[n++] = *p;
+				continue;
+			}
+		} else if (*p == '\\' && (p[1] == 'r' || p[1] == 'n')) {
+			p++;
+			to[n++] = *p == 'r' ? '\r' : '\n';
+			continue;
+		}
+		if (ins) {
+			size_t l = strlen(ins);
+			if (n + l >= cap)
+				l = cap - n - 1;
+			memcpy(to + n, ins, l);
+			n += l;
+		} else
+			to[n++] = *p;
+	}
+	to[n] = 0;
+	return n;
+}
+
+static void chat_kill(int ep, struct cclient *c)
+{
+	if (c->dead)
+		return;
+	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->dead = true;
+}
+
+static void chat_flush(int ep, struct cclient *c)
+{
+	size_t off = 0;
+
+	while (off < c->out_len) {
+		ssize_t n =
+		    send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				break;
+			cs_.errors++;
+			warnx_("chat: client %d: write: %s", c->idx,
+			       strerror(errno));
+			chat_kill(ep, c);
+			return;
+		}
+		off += (size_t)n;
+	}
+	memmove(c->out, c->out + off, c->out_len - off);
+	c->out_len -= off;
+	bool want = c->out_len > 0;
+	if (want != c->want_out) {
+		c->want_out = want;
+		ep_set(ep, EPOLL_CTL_MOD, c->fd,
+		       EPOLLIN | (want ? EPOLLOUT : 0), c);
+	}
+}
+
+static void chat_put(int ep, struct cclient *c, const char *data, size_t len)
+{
+	if (c->dead)
+		return;
+	if (c->out_len + len > c->out_cap) {
+		c->out_cap = (c->out_len + len) * 2 + 256;
+		c->out = realloc(c->out, c->out_cap);
+		if (!c->out)
+			abort();
+	}
+	memcpy(c->out + c->out_len, data, len);
+	c->out_len += len;
+	chat_flush(ep, c);
+}
+
+/* run the set-up steps that need no (more) waiting */
+static void chat_steps(int ep, struct cclient *c, const char *line)
+{
+	while (!c->ready) {
+		if (c->step >= n_steps) {
+			c->ready = true;
+			return;
+		}
+		struct step *s = &steps[c->step];
+		if (s->wait[0]) {
+			char w[256];
+			expand(w, sizeof(w), s->wait, c->idx, "");
+			if (!line || !strstr(line, w))
+				return;
+			line = NULL; /* one line satisfies one step */
+		}
+		if (s->send && s->send[0]) {
+			char b[1024];
+			size_t n = expand(b, sizeof(b), s->send, c->idx, "");
+			chat_put(ep, c, b, n);
+		}
+		c->step++;
+	}
+}
+
+static void chat_send_one(int ep, int k, uint64_t now)
+{
+	char text[LINE_MAX_], line[LINE_MAX_ + 512];
+	struct sender *s = &snd[k];
+	int n = snprintf(text, sizeof(text), "~nb:%d:%" PRIu64 ":%" PRIu64 "~",
+	                 k, s->sent, now);
+	long want = o.size;
+
+	if (want >= (long)sizeof(text))
+		want = (long)sizeof(text) - 1;
+	while (n < want)
+		text[n++] = 'x';
+	text[n] = 0;
+	size_t len = expand(line, sizeof(line), send_fmt, k, text);
+	if (o.window > 0 && o.rate <= 0)
+		s->pending[s->sent % (uint64_t)o.window] =
+		    (uint32_t)(o.conns - 1);
+	s->sent++;
+	chat_put(ep, &cl[k], line, len);
+}
+
+static void chat_ack(int k, uint64_t seq)
+{
+	struct sender *s = &snd[k];
+
+	if (o.rate > 0 || seq < s->acked || seq >= s->sent)
+		return;
+	uint32_t *p = &s->pending[seq % (uint64_t)o.window];
+	if (*p)
+		(*p)--;
+	while (s->acked < s->sent && !s->pending[s->acked % (uint64_t)o.window])
+		s->acked++;
+}
+
+static void chat_line(int ep, struct cclient *c, char *line, uint64_t now,
+                      const struct clock *clk)
+{
+	if (!c->ready) {
+		chat_steps(ep, c, line);
+		return;
+	}
+	if (!strncmp(line, "PING ", 5)) {
+		line[1] = 'O';
+		chat_put(ep, c, line, strlen(line));
+		chat_put(ep, c, "\r\n", 2);
+		return;
+	}
+	char *t = strstr(line, "~nb:");
+	if (!t)
+		return;
+	char *end;
+	long k = strtol(t + 4, &end, 10);
+	if (*end != ':' || k < 0 || k >= o.senders)
+		goto bad;
+	uint64_t seq = strtoull(end + 1, &end, 10);
+	if (*end != ':')
+		goto bad;
+	uint64_t ts = strtoull(end + 1, &end, 10);
+	if (*end != '~')
+		goto bad;
+	if (k == c->idx) {
+		cs_.errors++;
+		if (cs_.errors < 5)
+			warnx_("chat: client %d got its own line back", c->idx);
+		return;
+	}
+	if ((int64_t)seq <= c->last[k]) {
+		cs_.reordered++;
+		return;
+	}
+	c->last[k] = (int64_t)seq;
+	cs_.received++;
+	if (in_window(clk, now)) {
+		cs_.deliveries++;
+		h_add(&cs_.h, now - ts);
+	}
+	chat_ack((int)k, seq);
+	return;
+bad:
+	if (cs_.errors++ < 5)
+		warnx_("chat: client %d: a mangled token: %s", c->idx, line);
+}
+
+static void chat_read(int ep, struct cclient *c, char *buf, size_t cap,
+                      const struct clock *clk)
+{
+	for (;;) {
+		ssize_t n = read(c->fd, buf, cap);
+		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			cs_.errors++;
+			warnx_("chat: client %d: the server closed the "
+			       "connection",
+			       c->idx);
+			chat_kill(ep, c);
+			return;
+		}
+		if (n < 0)
+			return;
+		uint64_t now = now_ns();
+		for (ssize_t i = 0; i < n; i++) {
+			char ch = buf[i];
+			if (ch == '\n') {
+				if (c->in_len && c->in[c->in_len - 1] == '\r')
+					c->in_len--;
+				c->in[c->in_len] = 0;
+				if (!c->in_skip)
+					chat_line(ep, c, c->in, now, clk);
+				c->in_len = 0;
+				c->in_skip = false;
+				if (c->dead)
+					return;
+			} else if (c->in_len + 1 < sizeof(c->in)) {
+				c->in[c->in_len++] = ch;
+			} else if (!c->in_skip) {
+				cs_.errors++;
+				warnx_("chat: client %d: a line over %zu bytes",
+				       c->idx, sizeof(c->in));
+				c->in_skip = true;
+			}
+		}
+		if ((size_t)n < cap)
+			return;
+	}
+}
+
+static int chat_setup_proto(void)
+{
+	n_steps = 0;
+	if (!strcmp(o.proto, "natter")) {
+		steps[n_steps++] =
+		    (struct step){"*** you are now in #", "/join %r\r\n"};
+		steps[n_steps++] = (struct step){"*** you are now in #%r", ""};
+	} else if (!strcmp(o.proto, "irc")) {
+		steps[n_steps++] =
+		    (struct step){"", "NICK nb%i\r\nUSER nb%i 0 * :nb%i\r\n"};
+		steps[n_steps++] = (struct step){" 001 ", "JOIN #%r\r\n"};
+		steps[n_steps++] = (struct step){" 366 ", ""};
+		send_fmt = "PRIVMSG #%r :%t\r\n";
+	} else if (!strcmp(o.proto, "ncat") || !strcmp(o.proto, "none")) {
+		/* ready on connect */
+	} else {
+		warnx_("--proto is natter, ncat, irc or none");
+		return -1;
+	}
+	if (o.preamble || o.ready) {
+		n_steps = 0;
+		if (o.preamble)
+			steps[n_steps++] = (struct step){"", o.preamble};
+		if (o.ready)
+			steps[n_steps++] = (struct step){o.ready, ""};
+	}
+	if (o.send_format) {
+		static char f[512];
+		snprintf(f, sizeof(f), "%s\\r\\n", o.send_format);
+		send_fmt = f;
+	}
+	return 0;
+}
+
+static int run_chat(void)
+{
+	if (o.size < 0)
+		o.size = 48;
+	if (o.conns < 2 || o.senders < 1 || o.senders > o.conns) {
+		warnx_("chat: needs at least 2 clients and 1..N senders");
+		return EXIT_USAGE;
+	}
+	if (chat_setup_proto() < 0)
+		return EXIT_USAGE;
+	if (o.rate <= 0 && o.window < 1)
+		o.window = 16;
+	cl = calloc((size_t)o.conns, sizeof(*cl));
+	snd = calloc((size_t)o.senders, sizeof(*snd));
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	size_t cap = 256 * 1024;
+	char *buf = malloc(cap);
+	if (!cl || !snd || ep < 0 || !buf)
+		abort();
+	for (int k = 0; k < o.senders; k++)
+		snd[k].pending = calloc((size_t)(o.window > 0 ? o.window : 1),
+		                        sizeof(uint32_t));
+
+	say("chat: %ld clients, %d senders, %s, proto %s, room %s\n", o.conns,
+	    o.senders, o.rate > 0 ? "fixed rate" : "window", o.proto, o.room);
+	uint64_t deadline = now_ns() + 30 * NS;
+	for (long i = 0; i < o.conns; i++) {
+		struct cclient *c = &cl[i];
+		c->idx = (int)i;
+		c->last = malloc((size_t)o.senders * sizeof(int64_t));
+		for (int k = 0; k < o.senders; k++)
+			c->last[k] = -1;
+		c->fd = connect_wait((unsigned)i, deadline);
+		if (c->fd < 0) {
+			warnx_("chat: client %ld: connect: %s", i,
+			       strerror(errno));
+			return EXIT_SETUP;
+		}
+		ep_set(ep, EPOLL_CTL_ADD, c->fd, EPOLLIN, c);
+		chat_steps(ep, c, NULL);
+	}
+	/* every client in the room before anyone speaks */
+	struct epoll_event evs[MAX_EVENTS];
+	struct clock none = {0, 0, 0};
+	long ready = 0;
+	while (ready < o.conns && now_ns() < deadline) {
+		int n = epoll_wait(ep, evs, MAX_EVENTS, 50);
+		for (int i = 0; i < n; i++) {
+			struct cclient *c = evs[i].data.ptr;
+			if (c->dead)
+				continue;
+			if (evs[i].events & EPOLLOUT)
+				chat_flush(ep, c);
+			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				chat_read(ep, c, buf, cap, &none);
+		}
+		ready = 0;
+		for (long i = 0; i < o.conns; i++)
+			ready += cl[i].ready && !cl[i].dead;
+	}
+	if (ready < o.conns) {
+		warnx_("chat: only %ld of %ld clients got ready", ready,
+		       o.conns);
+		return EXIT_SETUP;
+	}
+	/* a settle, reading what the joins still bring */
+	uint64_t settle = now_ns() + NS / 2;
+	while (now_ns() < settle) {
+		int n = epoll_wait(ep, evs, MAX_EVENTS, 20);
+		for (int i = 0; i < n; i++) {
+			struct cclient *c = evs[i].data.ptr;
+			if (!c->dead)
+				chat_read(ep, c, buf, cap, &none);
+		}
+	}
+	cs_.errors = 0;
+	struct clock clk = run_clock(now_ns());
+	uint64_t now = clk.start;
+	for (int k = 0; k < o.senders; k++)
+		snd[k].next_at =
+		    now + (o.rate > 0 ? (uint64_t)((double)NS / o.rate) *
+		                            (uint64_t)k / (uint64_t)o.senders
+		                      : 0);
+	for (;;) {
+		now = now_ns();
+		bool sending = now < clk.end;
+		/* send what is due or what the window allows */
+		uint64_t wake = now + 50000000;
+		for (int k = 0; k < o.senders && sending; k++) {
+			struct sender *s = &snd[k];
+			if (cl[k].dead ||
+			    (o.messages > 0 && s->sent >= (uint64_t)o.messages))
+				continue;
+			if (o.rate > 0) {
+				while (s->next_at <= now &&
+				       (o.messages <= 0 ||
+				        s->sent < (uint64_t)o.messages)) {
+					chat_send_one(ep, k, now);
+					s->next_at +=
+					    (uint64_t)((double)NS / o.rate);
+				}
+				if (s->next_at < wake)
+					wake = s->next_at;
+			} else {
+				while (s->sent - s->acked <
+				           (uint64_t)o.window &&
+				       (o.messages <= 0 ||
+				        s->sent < (uint64_t)o.messages))
+					chat_send_one(ep, k, now);
+			}
+		}
+		uint64_t expected = 0;
+		for (int k = 0; k < o.senders; k++)
+			expected += snd[k].sent * (uint64_t)(o.conns - 1);
+		bool all_sent = !sending;
+		if (o.messages > 0) {
+			all_sent = true;
+			for (int k = 0; k < o.senders; k++)
+				all_sent &= cl[k].dead ||
+				            snd[k].sent >= (uint64_t)o.messages;
+		}
+		if (all_sent && (cs_.received + cs_.reordered >= expected ||
+		                 now >= (sending ? now : clk.end) + DRAIN_NS))
+			break;
+		if (now >= clk.end + DRAIN_NS)
+			break;
+		int timeout =
+		    (int)((wake > now ? wake - now + 999999 : 0) / 1000000);
+		int n = epoll_wait(ep, evs, MAX_EVENTS, timeout);
+		for (int i = 0; i < n; i++) {
+			struct cclient *c = evs[i].data.ptr;
+			if (c->dead)
+				continue;
+			if (evs[i].events & EPOLLOUT)
+				chat_flush(ep, c);
+			if (!c->dead &&
+			    (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+				chat_read(ep, c, buf, cap, &clk);
+		}
+	}
+	uint64_t sent = 0, expected = 0;
+	for (int k = 0; k < o.senders; k++) {
+		sent += snd[k].sent;
+		expected += snd[k].sent * (uint64_t)(o.conns - 1);
+	}
+	uint64_t lost = expected > cs_.received ? expected - cs_.received : 0;
+	double dps = (double)cs_.deliveries / o.duration;
+	say("chat: %" PRIu64 " lines sent, %" PRIu64
+	    " deliveries expected, %" PRIu64 " received in order; lost %" PRIu64
+	    ", reordered %" PRIu64 "\n",
+	    sent, expected, cs_.received, lost, cs_.reordered);
+	say("chat: %.0f deliveries/s, fan-out latency p50 %" PRIu64
+	    " us p99 %" PRIu64 " us max %" PRIu64 " us, %" PRIu64 " errors\n",
+	    dps, h_pct(&cs_.h, 50), h_pct(&cs_.h, 99), cs_.h.max, cs_.errors);
+	printf("RESULT mode=chat members=%ld senders=%d sent=%" PRIu64
+	       " deliveries=%" PRIu64 " deliveries_per_s=%.0f expected=%" PRIu64
+	       " lost=%" PRIu64 " reordered=%" PRIu64 " p50_us=%" PRIu64
+	       " p90_us=%" PRIu64 " p99_us=%" PRIu64 " max_us=%" PRIu64
+	       " errors=%" PRIu64 "\n",
+	       o.conns, o.senders, sent, cs_.deliveries, dps, expected, lost,
+	       cs_.reordered, h_pct(&cs_.h, 50), h_pct(&cs_.h, 90),
+	       h_pct(&cs_.h, 99), cs_.h.max, cs_.errors);
+	for (long i = 0; i < o.conns; i++) {
+		if (!cl[i].dead)
+			close(cl[i].fd);
+		free(cl[i].out);
+		free(cl[i].last);
+	}
+	return cs_.errors || lost || cs_.reordered ? EXIT_ERRORS : EXIT_OK;
+}
+
+/* ---- hold ---- */
+
+static long rss_kb(long pid)
+{
+	char path[64], line[256];
+	long kb = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* One process's share: report "held refused failed" on out, then wait for
+ * ctl to close. */
+static void hold_child(long first, long count, int out, int ctl)
+{
+	int *fds = malloc((size_t)count * sizeof(int));
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	long next = 0, inflight = 0, held = 0, refused = 0;
+	uint64_t deadline = now_ns() + 60 * NS;
+	struct epoll_event evs[MAX_EVENTS];
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (long i = 0; i < count; i++)
+		fds[i] = -1;
+	while ((next < count || inflight) && now_ns() < deadline) {
+		while (next < count && inflight < 256) {
+			bool done;
+			int fd = start_connect((unsigned)(first + next), &done);
+			if (fd < 0) {
+				next++;
+				continue;
+			}
+			fds[next] = fd;
+			if (!done) {
+				ep_set(ep, EPOLL_CTL_ADD, fd, EPOLLOUT,
+				       (void *)(intptr_t)next);
+				inflight++;
+			}
+			next++;
+		}
+		int n = epoll_wait(ep, evs, MAX_EVENTS, 100);
+		for (int i = 0; i < n; i++) {
+			long j = (long)(intptr_t)evs[i].data.ptr;
+			epoll_ctl(ep, EPOLL_CTL_DEL, fds[j], NULL);
+			inflight--;
+			if (sock_error(fds[j])) {
+				close(fds[j]);
+				fds[j] = -1;
+			}
+		}
+	}
+	/* a refusal is a line and a close: give it time to arrive */
+	usleep(500000);
+	for (long i = 0; i < count; i++) {
+		if (fds[i] < 0)
+			continue;
+		char c;
+		ssize_t r = recv(fds[i], &c, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (r < 0 && errno == EAGAIN)
+			held++;
+		else
+			refused++;
+	}
+	dprintf(out, "%ld %ld %ld\n", held, refused, count - held - refused);
+	char b;
+	while (read(ctl, &b, 1) > 0)
+		;
+	_exit(0);
+}
+
+static int run_hold(void)
+{
+	struct rlimit rl;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	long per = (long)rl.rlim_cur - 64;
+	if (per < 16)
+		per = 16;
+	int procs = (int)((o.conns + per - 1) / per);
+	if (procs < 1)
+		procs = 1;
+	long before = o.server_pid ? rss_kb(o.server_pid) : 0;
+	int ctl[2], res[2];
+	if (pipe2(ctl, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC) < 0)
+		return EXIT_SETUP;
+	say("hold: %ld connections from %d source address(es) in %d "
+	    "process(es)\n",
+	    o.conns, o.sources, procs);
+	long share = o.conns / procs, extra = o.conns % procs, first = 0;
+	pid_t *kids = calloc((size_t)procs, sizeof(pid_t));
+	for (int i = 0; i < procs; i++) {
+		long count = share + (i < extra);
+		pid_t p = fork();
+		if (p == 0) {
+			close(ctl[1]);
+			close(res[0]);
+			hold_child(first, count, res[1], ctl[0]);
+		}
+		kids[i] = p;
+		first += count;
+	}
+	close(ctl[0]);
+	close(res[1]);
+	long held = 0, refused = 0, failed = 0;
+	FILE *f = fdopen(res[0], "r");
+	for (int i = 0; i < procs; i++) {
+		long h, r, x;
+		if (!f || fscanf(f, "%ld %ld %ld", &h, &r, &x) != 3) {
+			warnx_("hold: a child process did not report");
+			failed += share;
+			continue;
+		}
+		held += h;
+		refused += r;
+		failed += x;
+	}
+	sleep(1);
+	long after = o.server_pid ? rss_kb(o.server_pid) : 0;
+	say("hold: %ld held, %ld refused, %ld failed\n", held, refused, failed);
+	long per_conn =
+	    held && o.server_pid ? (after - before) * 1024 / held : 0;
+	if (o.server_pid)
+		say("hold: server RSS %ld kB before, %ld kB holding: %ld bytes "
+		    "per connection\n",
+		    before, after, per_conn);
+	struct timespec ts = {
+	    (time_t)o.hold_time,
+	    (long)((o.hold_time - (double)(time_t)o.hold_time) * 1e9)};
+	nanosleep(&ts, NULL);
+	close(ctl[1]);
+	for (int i = 0; i < procs; i++)
+		waitpid(kids[i], NULL, 0);
+	if (f)
+		fclose(f);
+	free(kids);
+	long errors = o.conns - held;
+	printf("RESULT mode=hold target=%ld held=%ld refused=%ld failed=%ld "
+	       "rss_before_kb=%ld rss_after_kb=%ld rss_per_conn_bytes=%ld "
+	       "errors=%ld\n",
+	       o.conns, held, refused, failed, before, after, per_conn, errors);
+	return errors ? EXIT_ERRORS : EXIT_OK;
+}
+
+/* ---- churn ---- */
+
+struct slot {
+	int fd;
+	int state; /* 0 connecting, 1 echoing */
+	uint64_t t0;
+	size_t got;
+	unsigned src;
+};
+
+struct cthread {
+	pthread_t tid;
+	int first, count;
+	struct clock clk;
+	uint64_t conns, errors;
+	struct hist h;
+};
+
+static void churn_start(int ep, struct slot *s, struct cthread *t)
+{
+	bool done;
+
+	for (int tries = 0; tries < 3; tries++) {
+		s->t0 = now_ns();
+		s->got = 0;
+		s->src += (unsigned)o.slots;
+		s->fd = start_connect(s->src, &done);
+		if (s->fd >= 0)
+			break;
+		if (t->errors++ < 5)
+			warnx_("churn: connect: %s", strerror(errno));
+	}
+	if (s->fd < 0)
+		return;
+	s->state = 0;
+	ep_set(ep, EPOLL_CTL_ADD, s->fd, EPOLLOUT, s);
+}
+
+static void churn_end(int ep, struct slot *s)
+{
+	epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
+	close(s->fd);
+	s->fd = -1;
+}
+
+static void *churn_thread(void *arg)
+{
+	struct cthread *t = arg;
+	struct slot *ss = calloc((size_t)t->count, sizeof(*ss));
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	size_t size = (size_t)o.size;
+	char *msg = malloc(size), buf[4096];
+	struct epoll_event evs[MAX_EVENTS];
+
+	for (size_t i = 0; i < size; i++)
+		msg[i] = (char)('a' + i % 26);
+	for (int i = 0; i < t->count; i++) {
+		ss[i].src = (unsigned)(t->first + i);
+		churn_start(ep, &ss[i], t);
+	}
+	for (;;) {
+		uint64_t now = now_ns();
+		if (now >= t->clk.end)
+			break;
+		int n = epoll_wait(ep, evs, MAX_EVENTS, 50);
+		for (int i = 0; i < n; i++) {
+			struct slot *s = evs[i].data.ptr;
+			if (s->fd < 0)
+				continue;
+			now = now_ns();
+			if (s->state == 0) {
+				if (sock_error(s->fd)) {
+					t->errors++;
+					churn_end(ep, s);
+					churn_start(ep, s, t);
+					continue;
+				}
+				if (in_window(&t->clk, s->t0))
+					h_add(&t->h, now - s->t0);
+				if (send(s->fd, msg, size, MSG_NOSIGNAL) !=
+				    (ssize_t)size) {
+					t->errors++;
+					churn_end(ep, s);
+					churn_start(ep, s, t);
+					continue;
+				}
+				s->state = 1;
+				ep_set(ep, EPOLL_CTL_MOD, s->fd, EPOLLIN, s);
+				continue;
+			}
+			ssize_t r = read(s->fd, buf, sizeof(buf));
+			if (r < 0 && errno == EAGAIN)
+				continue;
+			if (r <= 0 || s->got + (size_t)r > size ||
+			    memcmp(buf, msg + s->got, (size_t)r)) {
+				if (t->errors++ < 5)
+					warnx_(
+					    "churn: a wrong or missing echo");
+				churn_end(ep, s);
+				churn_start(ep, s, t);
+				continue;
+			}
+			s->got += (size_t)r;
+			if (s->got < size)
+				continue;
+			if (in_window(&t->clk, s->t0))
+				t->conns++;
+			churn_end(ep, s);
+			if (now < t->clk.end)
+				churn_start(ep, s, t);
+		}
+	}
+	for (int i = 0; i < t->count; i++)
+		if (ss[i].fd >= 0)
+			close(ss[i].fd);
+	free(ss);
+	free(msg);
+	close(ep);
+	return NULL;
+}
+
+static int run_churn(void)
+{
+	if (o.size < 0)
+		o.size = 16;
+	if (o.size < 1 || o.size > 4096 || o.slots < 1) {
+		warnx_("churn: --size is 1..4096, --slots at least 1");
+		return EXIT_USAGE;
+	}
+	int nt = o.threads > o.slots ? o.slots : o.threads;
+	struct cthread *ts = calloc((size_t)nt, sizeof(*ts));
+	struct clock clk = run_clock(now_ns());
+	int per = o.slots / nt, extra = o.slots % nt, first = 0;
+
+	say("churn: %d slots, %d source address(es), %d thread(s)\n", o.slots,
+	    o.sources, nt);
+	for (int i = 0; i < nt; i++) {
+		ts[i].first = first;
+		ts[i].count = per + (i < extra);
+		ts[i].clk = clk;
+		first += ts[i].count;
+		pthread_create(&ts[i].tid, NULL, churn_thread, &ts[i]);
+	}
+	uint64_t conns = 0, errors = 0;
+	struct hist *h = calloc(1, sizeof(*h));
+	for (int i = 0; i < nt; i++) {
+		pthread_join(ts[i].tid, NULL);
+		conns += ts[i].conns;
+		errors += ts[i].errors;
+		h_merge(h, &ts[i].h);
+	}
+	double cps = (double)conns / o.duration;
+	say("churn: %.0f connections/s, connect p50 %" PRIu64 " us p99 %" PRIu64
+	    " us max %" PRIu64 " us, %" PRIu64 " errors\n",
+	    cps, h_pct(h, 50), h_pct(h, 99), h->max, errors);
+	printf("RESULT mode=churn slots=%d conns=%" PRIu64
+	       " conns_per_s=%.0f p50_us=%" PRIu64 " p99_us=%" PRIu64
+	       " max_us=%" PRIu64 " errors=%" PRIu64 "\n",
+	       o.slots, conns, cps, h_pct(h, 50), h_pct(h, 99), h->max, errors);
+	free(h);
+	free(ts);
+	return errors ? EXIT_ERRORS : EXIT_OK;
+}
+
+/* ---- main ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f, "usage: natter-bench echo  -p PORT [-c N] [-D DEPTH] [-s SIZE]\n"
+	       "       natter-bench chat  -p PORT [-c N] [-k SENDERS] "
+	       "[--rate R | --window W]\n"
+	       "                          [--proto natter|ncat|irc|none] "
+	       "[--messages M]\n"
+	       "       natter-bench hold  -p PORT [-c N] [--sources S] "
+	       "[--server-pid PID]\n"
+	       "       natter-bench churn -p PORT [-P SLOTS] [--sources S]\n"
+	       "\n"
+	       "  -H, --host ADDR        numeric server address (127.0.0.1)\n"
+	       "  -p, --port PORT        server port\n"
+	       "  -U, --unix PATH        a unix socket instead\n"
+	       "  -c, --connections N    connections or chat members (50)\n"
+	       "  -t, --duration S       measured seconds (10)\n"
+	       "  -W, --warmup S         seconds of load before that (1)\n"
+	       "  -T, --threads N        echo and churn: threads (1)\n"
+	       "  -q, --quiet            only the RESULT line\n"
+	       "  echo:  -D, --depth N (1)  -s, --size BYTES (64)\n"
+	       "  chat:  -k, --senders N (1)  --rate LINES/S  --window N (16)\n"
+	       "         --messages N  --room NAME (bench)  -s, --size BYTES "
+	       "(48)\n"
+	       "         --proto P  --preamble STR  --ready STR  "
+	       "--send-format STR\n"
+	       "  hold:  --sources N (1)  --server-pid PID  --hold-time S (2)\n"
+	       "  churn: -P, --slots N (16)  --sources N (1)  -s, --size BYTES "
+	       "(16)\n"
+	       "See natter-bench(1).\n");
+}
+
+enum {
+	O_RATE = 256,
+	O_WINDOW,
+	O_MESSAGES,
+	O_PROTO,
+	O_PREAMBLE,
+	O_READY,
+	O_SENDFMT,
+	O_ROOM,
+	O_SOURCES,
+	O_PID,
+	O_HOLDTIME,
+};
+
+static const struct option longopts[] = {
+    {"host", required_argument, NULL, 'H'},
+    {"port", required_argument, NULL, 'p'},
+    {"unix", required_argument, NULL, 'U'},
+    {"connections", required_argument, NULL, 'c'},
+    {"duration", required_argument, NULL, 't'},
+    {"warmup", required_argument, NULL, 'W'},
+    {"threads", required_argument, NULL, 'T'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"depth", required_argument, NULL, 'D'},
+    {"size", required_argument, NULL, 's'},
+    {"senders", required_argument, NULL, 'k'},
+    {"slots", required_argument, NULL, 'P'},
+    {"rate", required_argument, NULL, O_RATE},
+    {"window", required_argument, NULL, O_WINDOW},
+    {"messages", required_argument, NULL, O_MESSAGES},
+    {"proto", required_argument, NULL, O_PROTO},
+    {"preamble", required_argument, NULL, O_PREAMBLE},
+    {"ready", required_argument, NULL, O_READY},
+    {"send-format", required_argument, NULL, O_SENDFMT},
+    {"room", required_argument, NULL, O_ROOM},
+    {"sources", required_argument, NULL, O_SOURCES},
+    {"server-pid", required_argument, NULL, O_PID},
+    {"hold-time", required_argument, NULL, O_HOLDTIME},
+    {NULL, 0, NULL, 0},
+};
+
+static bool num(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	int opt;
+	double v;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	if (!strcmp(argv[1], "echo"))
+		o.mode = M_ECHO;
+	else if (!strcmp(argv[1], "chat"))
+		o.mode = M_CHAT;
+	else if (!strcmp(argv[1], "hold"))
+		o.mode = M_HOLD;
+	else if (!strcmp(argv[1], "churn"))
+		o.mode = M_CHURN;
+	else {
+		warnx_("unknown mode '%s' (echo, chat, hold, churn)", argv[1]);
+		return EXIT_USAGE;
+	}
+	argv++;
+	argc--;
+#define NUM(lo, hi)                                                            \
+	do {                                                                   \
+		if (!num(optarg, (lo), (hi), &v)) {                            \
+			warnx_("bad value '%s' for -%c / --%s", optarg,        \
+			       opt < 256 ? opt : '-',                          \
+			       argv[optind - 1] +                              \
+			           (argv[optind - 1][1] == '-' ? 2 : 1));      \
+			return EXIT_USAGE;                                     \
+		}                                                              \
+	} while (0)
+	while ((opt = getopt_long(argc, argv, "H:p:U:c:t:W:T:qhD:s:k:P:",
+	                          longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'H':
+			o.host = optarg;
+			break;
+		case 'p':
+			NUM(1, 65535);
+			o.port = (int)v;
+			break;
+		case 'U':
+			o.unix_path = optarg;
+			break;
+		case 'c':
+			NUM(1, 10000000);
+			o.conns = (long)v;
+			break;
+		case 't':
+			NUM(0.1, 86400);
+			o.duration = v;
+			break;
+		case 'W':
+			NUM(0, 3600);
+			o.warmup = v;
+			break;
+		case 'T':
+			NUM(1, 64);
+			o.threads = (int)v;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'D':
+			NUM(1, 4096);
+			o.depth = (int)v;
+			break;
+		case 's':
+			NUM(1, 1 << 24);
+			o.size = (long)v;
+			break;
+		case 'k':
+			NUM(1, 100000);
+			o.senders = (int)v;
+			break;
+		case 'P':
+			NUM(1, 100000);
+			o.slots = (int)v;
+			break;
+		case O_RATE:
+			NUM(0.001, 1e6);
+			o.rate = v;
+			break;
+		case O_WINDOW:
+			NUM(1, 1e6);
+			o.window = (int)v;
+			break;
+		case O_MESSAGES:
+			NUM(0, 1e12);
+			o.messages = (long)v;
+			break;
+		case O_PROTO:
+			o.proto = optarg;
+			break;
+		case O_PREAMBLE:
+			o.preamble = optarg;
+			break;
+		case O_READY:
+			o.ready = optarg;
+			break;
+		case O_SENDFMT:
+			o.send_format = optarg;
+			break;
+		case O_ROOM:
+			o.room = optarg;
+			break;
+		case O_SOURCES:
+			NUM(1, 250);
+			o.sources = (int)v;
+			break;
+		case O_PID:
+			NUM(1, 1e9);
+			o.server_pid = (long)v;
+			break;
+		case O_HOLDTIME:
+			NUM(0, 3600);
+			o.hold_time = v;
+			break;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		warnx_("unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (!o.unix_path && !o.port) {
+		warnx_("give the server's port (-p) or unix socket (-U)");
+		return EXIT_USAGE;
+	}
+	if (parse_target() < 0) {
+		warnx_("'%s' is not a numeric IPv4 or IPv6 address", o.host);
+		return EXIT_USAGE;
+	}
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	switch (o.mode) {
+	case M_ECHO:
+		return run_echo();
+	case M_CHAT:
+		return run_chat();
+	case M_HOLD:
+		return run_hold();
+	case M_CHURN:
+		return run_churn();
+	}
+	return EXIT_USAGE;
+}
