@@ -276,22 +276,79 @@ static void ep_set(int ep, int op, int fd, uint32_t events, void *ptr)
 	epoll_ctl(ep, op, fd, &ev);
 }
 
-/* Blocking connect with a deadline, for set-up. */
-static int connect_wait(unsigned src, uint64_t deadline)
-{
-	bool done;
-	int fd = start_connect(src, &done);
+/*
+ * Connect count sockets (sources first .. first + count - 1) in parallel,
+ * at most CONNECT_INFLIGHT at a time so the listen backlog is not
+ * overrun, until the deadline. fds[i] is the connected socket or -1, with
+ * errs[i] (when errs is given) the errno. Returns how many connected.
+ */
+#define CONNECT_INFLIGHT 256
 
-	if (fd < 0 || done)
-		return fd;
-	struct pollfd p = {.fd = fd, .events = POLLOUT};
-	int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
-	if (poll(&p, 1, left > 0 ? (int)left : 0) != 1 || sock_error(fd)) {
-		close(fd);
-		errno = ETIMEDOUT;
-		return -1;
+static long connect_many(int *fds, int *errs, long first, long count,
+                         uint64_t deadline)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	bool *wait = calloc((size_t)count + 1, sizeof(*wait));
+	long next = 0, inflight = 0, ok = 0;
+	struct epoll_event evs[MAX_EVENTS];
+
+	for (long i = 0; i < count; i++) {
+		fds[i] = -1;
+		if (errs)
+			errs[i] = ETIMEDOUT;
 	}
-	return fd;
+	if (ep < 0 || !wait) {
+		if (ep >= 0)
+			close(ep);
+		free(wait);
+		return 0;
+	}
+	while ((next < count || inflight) && now_ns() < deadline) {
+		while (next < count && inflight < CONNECT_INFLIGHT) {
+			bool done;
+			int fd = start_connect((unsigned)(first + next), &done);
+			if (fd < 0) {
+				if (errs)
+					errs[next] = errno;
+			} else if (done) {
+				fds[next] = fd;
+				ok++;
+			} else {
+				fds[next] = fd;
+				wait[next] = true;
+				ep_set(ep, EPOLL_CTL_ADD, fd, EPOLLOUT,
+				       (void *)(intptr_t)next);
+				inflight++;
+			}
+			next++;
+		}
+		int n = epoll_wait(ep, evs, MAX_EVENTS, 50);
+		for (int i = 0; i < n; i++) {
+			long j = (long)(intptr_t)evs[i].data.ptr;
+			int err = sock_error(fds[j]);
+			epoll_ctl(ep, EPOLL_CTL_DEL, fds[j], NULL);
+			wait[j] = false;
+			inflight--;
+			if (err) {
+				close(fds[j]);
+				fds[j] = -1;
+				if (errs)
+					errs[j] = err;
+			} else {
+				ok++;
+			}
+		}
+	}
+	/* what is still in flight at the deadline has timed out */
+	for (long i = 0; i < count; i++) {
+		if (wait[i]) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	free(wait);
+	close(ep);
+	return ok;
 }
 
 /* ---- the run's clock ---- */
@@ -459,6 +516,10 @@ static int echo_read(struct econn *e, char *buf, size_t cap, struct ethread *t,
 	}
 }
 
+/* the threads meet here once connected; then run_echo sets echo_clk */
+static pthread_barrier_t echo_gate;
+static struct clock echo_clk;
+
 static void *echo_thread(void *arg)
 {
 	struct ethread *t = arg;
@@ -468,17 +529,20 @@ static void *echo_thread(void *arg)
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	long live = 0;
 	uint64_t deadline = now_ns() + 30 * NS;
+	int *fds = malloc((size_t)t->count * sizeof(int));
+	int *errs = malloc((size_t)t->count * sizeof(int));
 
-	if (!cs || !buf || ep < 0)
+	if (!cs || !buf || ep < 0 || !fds || !errs)
 		abort();
+	connect_many(fds, errs, t->first, t->count, deadline);
 	for (long i = 0; i < t->count; i++) {
 		struct econn *e = &cs[i];
 		e->id = (uint32_t)(t->first + i);
-		e->fd = connect_wait((unsigned)e->id, deadline);
+		e->fd = fds[i];
 		if (e->fd < 0) {
-			warnx_("echo: connection %u: %s", e->id,
-			       strerror(errno));
-			t->setup_failed++;
+			if (t->setup_failed++ < 5)
+				warnx_("echo: connection %u: %s", e->id,
+				       strerror(errs[i]));
 			e->dead = true;
 			continue;
 		}
@@ -486,11 +550,12 @@ static void *echo_thread(void *arg)
 		ep_set(ep, EPOLL_CTL_ADD, e->fd, EPOLLIN, e);
 		live++;
 	}
-	/* wait for every thread's connections, then start together */
-	while (now_ns() < t->clk.start) {
-		struct timespec ts = {0, 1000000};
-		nanosleep(&ts, NULL);
-	}
+	free(fds);
+	free(errs);
+	/* every thread connected: the clock starts now, for all together */
+	pthread_barrier_wait(&echo_gate);
+	pthread_barrier_wait(&echo_gate);
+	t->clk = echo_clk;
 	uint64_t now = now_ns();
 	for (long i = 0; i < t->count; i++) {
 		struct econn *e = &cs[i];
@@ -566,21 +631,21 @@ static int run_echo(void)
 	}
 	int nt = o.threads;
 	struct ethread *ts = calloc((size_t)nt, sizeof(*ts));
-	/* connecting 1000 clients takes a while: start the clock after */
-	uint64_t start = now_ns() + 1 * NS + (uint64_t)o.conns * 200000;
-	struct clock clk = run_clock(start);
 	long per = o.conns / nt, extra = o.conns % nt, first = 0;
 
+	pthread_barrier_init(&echo_gate, NULL, (unsigned)nt + 1);
 	say("echo: %ld connections x depth %d x %ld bytes, %d thread(s), "
 	    "%.1f s + %.1f s warm-up\n",
 	    o.conns, o.depth, o.size, nt, o.duration, o.warmup);
 	for (int i = 0; i < nt; i++) {
 		ts[i].first = first;
 		ts[i].count = per + (i < extra);
-		ts[i].clk = clk;
 		first += ts[i].count;
 		pthread_create(&ts[i].tid, NULL, echo_thread, &ts[i]);
 	}
+	pthread_barrier_wait(&echo_gate);
+	echo_clk = run_clock(now_ns());
+	pthread_barrier_wait(&echo_gate);
 	struct estats all = {0};
 	int failed = 0;
 	for (int i = 0; i < nt; i++) {
@@ -592,6 +657,7 @@ static int run_echo(void)
 		h_merge(&all.h, &ts[i].st.h);
 	}
 	free(ts);
+	pthread_barrier_destroy(&echo_gate);
 	if (failed) {
 		warnx_("echo: %d of %ld connections failed", failed, o.conns);
 		return EXIT_SETUP;
@@ -974,21 +1040,33 @@ static int run_chat(void)
 	say("chat: %ld clients, %d senders, %s, proto %s, room %s\n", o.conns,
 	    o.senders, o.rate > 0 ? "fixed rate" : "window", o.proto, o.room);
 	uint64_t deadline = now_ns() + 30 * NS;
+	int *fds = malloc((size_t)o.conns * sizeof(int));
+	int *errs = malloc((size_t)o.conns * sizeof(int));
+	if (!fds || !errs)
+		abort();
+	connect_many(fds, errs, 0, o.conns, deadline);
 	for (long i = 0; i < o.conns; i++) {
 		struct cclient *c = &cl[i];
 		c->idx = (int)i;
 		c->last = malloc((size_t)o.senders * sizeof(int64_t));
 		for (int k = 0; k < o.senders; k++)
 			c->last[k] = -1;
-		c->fd = connect_wait((unsigned)i, deadline);
+		c->fd = fds[i];
 		if (c->fd < 0) {
 			warnx_("chat: client %ld: connect: %s", i,
-			       strerror(errno));
+			       strerror(errs[i]));
+			for (long j = i + 1; j < o.conns; j++)
+				if (fds[j] >= 0)
+					close(fds[j]);
+			free(fds);
+			free(errs);
 			return EXIT_SETUP;
 		}
 		ep_set(ep, EPOLL_CTL_ADD, c->fd, EPOLLIN, c);
 		chat_steps(ep, c, NULL);
 	}
+	free(fds);
+	free(errs);
 	/* every client in the room before anyone speaks */
 	struct epoll_event evs[MAX_EVENTS];
 	struct clock none = {0, 0, 0};
@@ -1137,60 +1215,50 @@ static long rss_kb(long pid)
 	return kb;
 }
 
-/* One process's share: report "held refused failed" on out, then wait for
- * ctl to close. */
-static void hold_child(long first, long count, int out, int ctl)
+/*
+ * How many of fds are still open at the server: a connection it refused or
+ * dropped shows end-of-file (POLLRDHUP) or an error, whatever it wrote
+ * first (a welcome line is not a refusal). Closes those it finds gone.
+ */
+static long hold_count(int *fds, long count)
 {
-	int *fds = malloc((size_t)count * sizeof(int));
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	long next = 0, inflight = 0, held = 0, refused = 0;
-	uint64_t deadline = now_ns() + 60 * NS;
-	struct epoll_event evs[MAX_EVENTS];
+	long held = 0;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	for (long i = 0; i < count; i++)
-		fds[i] = -1;
-	while ((next < count || inflight) && now_ns() < deadline) {
-		while (next < count && inflight < 256) {
-			bool done;
-			int fd = start_connect((unsigned)(first + next), &done);
-			if (fd < 0) {
-				next++;
-				continue;
-			}
-			fds[next] = fd;
-			if (!done) {
-				ep_set(ep, EPOLL_CTL_ADD, fd, EPOLLOUT,
-				       (void *)(intptr_t)next);
-				inflight++;
-			}
-			next++;
-		}
-		int n = epoll_wait(ep, evs, MAX_EVENTS, 100);
-		for (int i = 0; i < n; i++) {
-			long j = (long)(intptr_t)evs[i].data.ptr;
-			epoll_ctl(ep, EPOLL_CTL_DEL, fds[j], NULL);
-			inflight--;
-			if (sock_error(fds[j])) {
-				close(fds[j]);
-				fds[j] = -1;
-			}
-		}
-	}
-	/* a refusal is a line and a close: give it time to arrive */
-	usleep(500000);
 	for (long i = 0; i < count; i++) {
 		if (fds[i] < 0)
 			continue;
-		char c;
-		ssize_t r = recv(fds[i], &c, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (r < 0 && errno == EAGAIN)
-			held++;
-		else
-			refused++;
+		struct pollfd p = {.fd = fds[i], .events = POLLRDHUP};
+		if (poll(&p, 1, 0) == 1 &&
+		    (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
+			close(fds[i]);
+			fds[i] = -1;
+			continue;
+		}
+		held++;
 	}
-	dprintf(out, "%ld %ld %ld\n", held, refused, count - held - refused);
+	return held;
+}
+
+/*
+ * One process's share: connect, report "connected held" on out, wait for
+ * a byte on ctl (the hold time is over), report "held" again, then wait
+ * for ctl to close.
+ */
+static void hold_child(long first, long count, int out, int ctl)
+{
+	int *fds = malloc((size_t)count * sizeof(int));
 	char b;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (!fds)
+		_exit(1);
+	long connected =
+	    connect_many(fds, NULL, first, count, now_ns() + 60 * NS);
+	/* a refusal is a line and a close: give it time to arrive */
+	usleep(500000);
+	dprintf(out, "%ld %ld\n", connected, hold_count(fds, count));
+	if (read(ctl, &b, 1) == 1)
+		dprintf(out, "%ld\n", hold_count(fds, count));
 	while (read(ctl, &b, 1) > 0)
 		;
 	_exit(0);
@@ -1208,43 +1276,52 @@ static int run_hold(void)
 	if (procs < 1)
 		procs = 1;
 	long before = o.server_pid ? rss_kb(o.server_pid) : 0;
-	int ctl[2], res[2];
-	if (pipe2(ctl, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC) < 0)
+	int res[2];
+	if (pipe2(res, O_CLOEXEC) < 0)
 		return EXIT_SETUP;
 	say("hold: %ld connections from %d source address(es) in %d "
 	    "process(es)\n",
 	    o.conns, o.sources, procs);
 	long share = o.conns / procs, extra = o.conns % procs, first = 0;
 	pid_t *kids = calloc((size_t)procs, sizeof(pid_t));
+	int *ctl = calloc((size_t)procs, sizeof(int)); /* one pipe each */
+	if (!kids || !ctl)
+		abort();
 	for (int i = 0; i < procs; i++) {
 		long count = share + (i < extra);
+		int c[2];
+		if (pipe2(c, O_CLOEXEC) < 0)
+			abort();
 		pid_t p = fork();
 		if (p == 0) {
-			close(ctl[1]);
+			close(c[1]);
 			close(res[0]);
-			hold_child(first, count, res[1], ctl[0]);
+			hold_child(first, count, res[1], c[0]);
 		}
+		close(c[0]);
+		ctl[i] = c[1];
 		kids[i] = p;
 		first += count;
 	}
-	close(ctl[0]);
 	close(res[1]);
-	long held = 0, refused = 0, failed = 0;
+	long connected = 0, held = 0, still = 0;
+	bool lost = false;
 	FILE *f = fdopen(res[0], "r");
 	for (int i = 0; i < procs; i++) {
-		long h, r, x;
-		if (!f || fscanf(f, "%ld %ld %ld", &h, &r, &x) != 3) {
+		long c, h;
+		if (!f || fscanf(f, "%ld %ld", &c, &h) != 2) {
 			warnx_("hold: a child process did not report");
-			failed += share;
+			lost = true;
 			continue;
 		}
+		connected += c;
 		held += h;
-		refused += r;
-		failed += x;
 	}
 	sleep(1);
 	long after = o.server_pid ? rss_kb(o.server_pid) : 0;
-	say("hold: %ld held, %ld refused, %ld failed\n", held, refused, failed);
+	say("hold: %ld connected, %ld held, %ld refused or dropped, %ld "
+	    "failed to connect\n",
+	    connected, held, connected - held, o.conns - connected);
 	long per_conn =
 	    held && o.server_pid ? (after - before) * 1024 / held : 0;
 	if (o.server_pid)
@@ -1255,17 +1332,34 @@ static int run_hold(void)
 	    (time_t)o.hold_time,
 	    (long)((o.hold_time - (double)(time_t)o.hold_time) * 1e9)};
 	nanosleep(&ts, NULL);
-	close(ctl[1]);
+	/* ask every child to look again: what the server dropped since */
+	for (int i = 0; i < procs; i++)
+		if (write(ctl[i], "x", 1) != 1)
+			lost = true;
+	for (int i = 0; i < procs && !lost; i++) {
+		long h;
+		if (!f || fscanf(f, "%ld", &h) != 1) {
+			warnx_("hold: a child process did not report");
+			lost = true;
+			continue;
+		}
+		still += h;
+	}
+	say("hold: %ld still held after %.1f s\n", still, o.hold_time);
+	for (int i = 0; i < procs; i++)
+		close(ctl[i]);
 	for (int i = 0; i < procs; i++)
 		waitpid(kids[i], NULL, 0);
 	if (f)
 		fclose(f);
 	free(kids);
-	long errors = o.conns - held;
-	printf("RESULT mode=hold target=%ld held=%ld refused=%ld failed=%ld "
-	       "rss_before_kb=%ld rss_after_kb=%ld rss_per_conn_bytes=%ld "
-	       "errors=%ld\n",
-	       o.conns, held, refused, failed, before, after, per_conn, errors);
+	free(ctl);
+	long errors = o.conns - (still < held ? still : held) + (lost ? 1 : 0);
+	printf("RESULT mode=hold target=%ld connected=%ld held=%ld "
+	       "held_end=%ld refused=%ld failed=%ld rss_before_kb=%ld "
+	       "rss_after_kb=%ld rss_per_conn_bytes=%ld errors=%ld\n",
+	       o.conns, connected, held, still, connected - held,
+	       o.conns - connected, before, after, per_conn, errors);
 	return errors ? EXIT_ERRORS : EXIT_OK;
 }
 

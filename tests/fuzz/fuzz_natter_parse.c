@@ -68,23 +68,24 @@ static void check_round_trip(const uint8_t *in, size_t n)
 	if (nt_text_is_blank(text, tl))
 		return; /* natterd sends no blank line */
 
+	/* each form is pre NICK post TEXT (no nick for the server's lines) */
 	static const struct {
-		const char *fmt;
+		const char *pre, *post;
 		enum natter_line_type type;
 		bool has_nick;
 	} forms[] = {
-	    {"<%s> %.*s", NATTER_LINE_MESSAGE, true},
-	    {"* %s %.*s", NATTER_LINE_ACTION, true},
-	    {"*%s* %.*s", NATTER_LINE_PRIVATE, true},
-	    {"-> *%s* %.*s", NATTER_LINE_PRIVATE_SENT, true},
-	    {"*** %s%.*s", NATTER_LINE_NOTICE, false},
-	    {"!!! %s%.*s", NATTER_LINE_ERROR, false},
+	    {"<", "> ", NATTER_LINE_MESSAGE, true},
+	    {"* ", " ", NATTER_LINE_ACTION, true},
+	    {"*", "* ", NATTER_LINE_PRIVATE, true},
+	    {"-> *", "* ", NATTER_LINE_PRIVATE_SENT, true},
+	    {"*** ", "", NATTER_LINE_NOTICE, false},
+	    {"!!! ", "", NATTER_LINE_ERROR, false},
 	};
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		struct natter_line l;
-		int len = snprintf(line, sizeof(line), forms[i].fmt,
-		                   forms[i].has_nick ? nick : "", (int)tl,
-		                   (const char *)text);
+		int len = snprintf(line, sizeof(line), "%s%s%s%.*s",
+		                   forms[i].pre, forms[i].has_nick ? nick : "",
+		                   forms[i].post, (int)tl, (const char *)text);
 		FUZZ_CHECK(len > 0 && (size_t)len < sizeof(line), "snprintf");
 		check_any(line, (size_t)len);
 		natter_parse_line(line, (size_t)len, &l);
