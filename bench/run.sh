@@ -67,7 +67,8 @@ stop_server() {
 	[ -n "$srv_pid" ] || return 0
 	kill -TERM "$srv_pid" 2>/dev/null || true
 	local i
-	for i in $(seq 1 100); do
+	# up to 30 s: under valgrind the exit (and its summary) takes a while
+	for i in $(seq 1 300); do
 		kill -0 "$srv_pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -291,6 +292,99 @@ scenario churn-40 "natterd-echo refecho" \
 scenario hold "natterd-hold" \
 	hold -p @PORT@ -c @FIT@ --sources 40 --server-pid @PID@ --hold-time 2
 
+# ---- counted, not timed: valgrind ---------------------------------------
+# These count allocations and instructions, which do not depend on what
+# else the machine is doing, so one run of each is enough.
+
+vg_log=$work/vg.log
+counts=$work/counts
+: >"$counts"
+
+# vg_start TOOL SERVICE ARGS...: natterd (or refecho for SERVICE refecho)
+# under valgrind; sets srv_pid and port
+vg_start() {
+	local tool=$1 svc=$2
+	shift 2
+	local log=$work/server.log
+	: >"$log"
+	: >"$vg_log"
+	if [ "$svc" = refecho ]; then
+		valgrind --tool="$tool" --log-file="$vg_log" "$@" \
+			"$refecho" -p 0 >"$log" 2>&1 &
+		srv_pid=$!
+		port=$(wait_line "$log" 'listening on' | sed -E 's/.*:([0-9]+)$/\1/')
+		return
+	fi
+	natterd_conf "$svc" 1000
+	valgrind --tool="$tool" --log-file="$vg_log" "$@" \
+		"$natterd" -c "$work/natterd.conf" --log-level info \
+		>"$log" 2>&1 &
+	srv_pid=$!
+	port=$(wait_line "$log" 'listening on 127\.0\.0\.1:[0-9]+' |
+		sed -E 's/.*127\.0\.0\.1:([0-9]+).*/\1/')
+	wait_line "$log" 'ready' >/dev/null
+}
+
+# allocations natterd makes for M lines from each of K senders into a
+# room of R: its heap summary, less the set-up (a run with M0 lines)
+VG_SENDERS=4
+VG_M0=50
+VG_M1=550
+allocs_run() { # ROOM MESSAGES
+	vg_start memcheck chat --leak-check=no
+	local args=(chat -p "$port" -c "$1" -k "$VG_SENDERS" --window 16
+		--messages "$2" -t 120 -W 0 -q)
+	echo "bench: allocs: natter-bench ${args[*]} (natterd under memcheck)" >&2
+	"$nb" "${args[@]}" >"$work/nb.out" 2>"$work/nb.err" || {
+		echo "bench: allocs: natter-bench failed:" >&2
+		cat "$work/nb.out" "$work/nb.err" >&2
+		stop_server
+		echo 0
+		return
+	}
+	stop_server
+	grep -oE 'total heap usage: [0-9,]+ allocs' "$vg_log" |
+		grep -oE '[0-9,]+' | head -n1 | tr -d , || true
+}
+if want allocs; then
+	for room in 20 200; do
+		a0=$(allocs_run "$room" "$VG_M0")
+		a1=$(allocs_run "$room" "$VG_M1")
+		echo "allocs room=$room m0=$VG_M0 m1=$VG_M1 senders=$VG_SENDERS" \
+			"allocs0=$a0 allocs1=$a1" >>"$counts"
+		echo "  allocs room $room: $a0 with $VG_M0 lines per sender," \
+			"$a1 with $VG_M1" >&2
+	done
+fi
+
+# instructions per echoed message: callgrind counting only while
+# natter-bench runs (the set-up and the shutdown are left out). It starts
+# with instrumentation off, which callgrind_control -i turns on and off;
+# --collect-atstart=no would not do: -i does not turn collection on, so
+# that counts nothing.
+CG_ARGS=(-c 10 -D 1 -s 64 -t 3 -W 0.5)
+cg_run() { # SERVICE
+	local out=$work/callgrind.out
+	rm -f "$out"
+	vg_start callgrind "$1" --instr-atstart=no \
+		--callgrind-out-file="$out"
+	callgrind_control -i on "$srv_pid" >/dev/null
+	local line
+	line=$("$nb" echo -p "$port" "${CG_ARGS[@]}" -q 2>"$work/nb.err" || true)
+	callgrind_control -i off "$srv_pid" >/dev/null
+	stop_server
+	local msgs ir
+	msgs=$(echo "$line" | grep -oE 'total_msgs=[0-9]+' | cut -d= -f2 || true)
+	ir=$(awk '/^totals:/ { print $2; exit }' "$out" 2>/dev/null || true)
+	echo "callgrind server=$1 msgs=${msgs:-0} ir=${ir:-0}" >>"$counts"
+	echo "  callgrind $1: ${ir:-?} instructions for ${msgs:-?} messages" >&2
+}
+if want callgrind; then
+	echo "bench: callgrind: natter-bench echo -p PORT ${CG_ARGS[*]}" >&2
+	cg_run echo
+	cg_run refecho
+fi
+
 # ---- the report ---------------------------------------------------------
 
 # stat SCEN SRV KEY: "median (min..max)" over the runs, or "-"
@@ -427,11 +521,12 @@ report() {
 				"(target >= 0.9)."
 			;;
 		hold)
-			echo "| server | target | held | refused | failed | RSS before kB | RSS held kB | RSS per connection, bytes |"
-			echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+			echo "| server | target | held | held after 2 s | refused | failed | RSS before kB | RSS held kB | RSS per connection, bytes |"
+			echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 			for v in $(servers_of "$s"); do
 				echo "| $v | $(stat "$s" "$v" target) |" \
 					"$(stat "$s" "$v" held) |" \
+					"$(stat "$s" "$v" held_end) |" \
 					"$(stat "$s" "$v" refused) |" \
 					"$(stat "$s" "$v" failed) |" \
 					"$(stat "$s" "$v" rss_before_kb) |" \
@@ -446,6 +541,44 @@ report() {
 		esac
 		echo
 	done
+	if grep -q '^allocs ' "$counts"; then
+		echo "### allocations per broadcast"
+		echo
+		echo "natterd under \`valgrind --tool=memcheck\`, \`natter-bench chat"
+		echo "-c ROOM -k $VG_SENDERS --window 16 --messages M\`: the heap"
+		echo "summary's allocations with M = $VG_M1 less those with M = $VG_M0,"
+		echo "divided by the $((VG_SENDERS * (VG_M1 - VG_M0))) broadcasts between"
+		echo "them. Target: the same for every room size."
+		echo
+		echo "| room | allocs, M = $VG_M0 | allocs, M = $VG_M1 | allocs per broadcast |"
+		echo "| --- | --- | --- | --- |"
+		awk -v k="$VG_SENDERS" '$1 == "allocs" {
+			for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+			b = k * (f["m1"] - f["m0"])
+			printf "| %s | %s | %s | %.2f |\n", f["room"], f["allocs0"],
+				f["allocs1"], b ? (f["allocs1"] - f["allocs0"]) / b : 0
+		}' "$counts"
+		echo
+	fi
+	if grep -q '^callgrind ' "$counts"; then
+		echo "### instructions per echoed message"
+		echo
+		echo "\`valgrind --tool=callgrind --instr-atstart=no\`, counting"
+		echo "(\`callgrind_control -i on/off\`) only while"
+		echo "\`natter-bench echo -p PORT ${CG_ARGS[*]}\` runs; instructions"
+		echo "in the server process (user space: system calls are not counted)"
+		echo "divided by every message echoed. A regression shows here first."
+		echo
+		echo "| server | messages | instructions | per message |"
+		echo "| --- | --- | --- | --- |"
+		awk '$1 == "callgrind" {
+			for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+			name = f["server"] == "echo" ? "natterd-echo" : f["server"]
+			printf "| %s | %s | %s | %.0f |\n", name, f["msgs"], f["ir"],
+				f["msgs"] ? f["ir"] / f["msgs"] : 0
+		}' "$counts"
+		echo
+	fi
 	echo "<!-- bench:end -->"
 }
 

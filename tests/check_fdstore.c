@@ -147,15 +147,6 @@ static bool pump(bool (*cond)(void), int ms)
 	}
 }
 
-/* cond() under the lock, once */
-static bool holds(bool (*cond)(void))
-{
-	pthread_mutex_lock(&lock);
-	bool ok = cond();
-	pthread_mutex_unlock(&lock);
-	return ok;
-}
-
 static size_t stored_named(const char *prefix)
 {
 	size_t n = 0;

@@ -390,6 +390,7 @@ struct econn {
 
 struct estats {
 	uint64_t msgs, bytes, errors;
+	uint64_t total; /* every message that came back, window or not */
 	struct hist h;
 };
 
@@ -502,6 +503,7 @@ static int echo_read(struct econn *e, char *buf, size_t cap, struct ethread *t,
 				    e->ts[e->recvd % (uint64_t)o.depth];
 				e->rpos = 0;
 				e->recvd++;
+				t->st.total++;
 				if (in_window(&t->clk, ts)) {
 					t->st.msgs++;
 					t->st.bytes += size;
@@ -653,6 +655,7 @@ static int run_echo(void)
 		all.msgs += ts[i].st.msgs;
 		all.bytes += ts[i].st.bytes;
 		all.errors += ts[i].st.errors;
+		all.total += ts[i].st.total;
 		failed += ts[i].setup_failed;
 		h_merge(&all.h, &ts[i].st.h);
 	}
@@ -675,11 +678,13 @@ static int run_echo(void)
 	    mps, mib, h_pct(&all.h, 50), h_pct(&all.h, 90), h_pct(&all.h, 99),
 	    all.h.max, all.errors);
 	printf("RESULT mode=echo conns=%ld depth=%d size=%ld msgs=%" PRIu64
+	       " total_msgs=%" PRIu64
 	       " msgs_per_s=%.0f mib_per_s=%.3f p50_us=%" PRIu64
 	       " p90_us=%" PRIu64 " p99_us=%" PRIu64 " max_us=%" PRIu64
 	       " errors=%" PRIu64 "\n",
-	       o.conns, o.depth, o.size, all.msgs, mps, mib, h_pct(&all.h, 50),
-	       h_pct(&all.h, 90), h_pct(&all.h, 99), all.h.max, all.errors);
+	       o.conns, o.depth, o.size, all.msgs, all.total, mps, mib,
+	       h_pct(&all.h, 50), h_pct(&all.h, 90), h_pct(&all.h, 99),
+	       all.h.max, all.errors);
 	return all.errors ? EXIT_ERRORS : EXIT_OK;
 }
 
