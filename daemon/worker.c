@@ -20,7 +20,6 @@
 
 #define EVENTS_PER_TURN 256
 #define POOL_MAX        64
-#define RINGS_MAX       1024 /* 64 KiB of spare rings at most */
 /* the loop wakes at least this often, so its heartbeat shows it is alive */
 #define TICK_MS 1000
 
@@ -46,8 +45,7 @@ int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &e) < 0)
 		goto fail;
 	w->pool = calloc(POOL_MAX, sizeof(*w->pool));
-	w->rings = calloc(RINGS_MAX, sizeof(*w->rings));
-	if (!w->pool || !w->rings) {
+	if (!w->pool) {
 		errno = ENOMEM;
 		goto fail;
 	}
@@ -251,17 +249,44 @@ void nt_worker_buf_put(struct nt_worker *w, struct nt_buf *b)
 	nt_buf_unref(b);
 }
 
+/* the class of a ring of `size` bytes, or -1 if it is not kept */
+static int ring_class(size_t size)
+{
+	for (int k = 0; k < NT_RING_CLASSES; k++)
+		if (size == (size_t)NT_RING_FIRST_SIZE << k)
+			return k;
+	return -1;
+}
+
 void *nt_worker_ring_get(struct nt_worker *w, size_t size)
 {
-	if (size == NT_RING_FIRST_SIZE && w->rings_len)
-		return w->rings[--w->rings_len];
+	int k = ring_class(size);
+
+	if (k >= 0 && w->rings_len[k]) {
+		w->rings_bytes -= size;
+		return w->rings[k][--w->rings_len[k]];
+	}
 	return malloc(size);
 }
 
 void nt_worker_ring_put(struct nt_worker *w, void *ring, size_t size)
 {
-	if (ring && size == NT_RING_FIRST_SIZE && w->rings_len < RINGS_MAX) {
-		w->rings[w->rings_len++] = ring;
+	int k = ring ? ring_class(size) : -1;
+
+	if (k >= 0 && w->rings_bytes + size <= NT_RING_SPARE_BYTES) {
+		if (w->rings_len[k] == w->rings_cap[k]) {
+			uint32_t ncap =
+			    w->rings_cap[k] ? w->rings_cap[k] * 2 : 64;
+			void **nr = realloc(w->rings[k], ncap * sizeof(*nr));
+			if (!nr) {
+				free(ring);
+				return;
+			}
+			w->rings[k] = nr;
+			w->rings_cap[k] = ncap;
+		}
+		w->rings[k][w->rings_len[k]++] = ring;
+		w->rings_bytes += size;
 		return;
 	}
 	free(ring);
@@ -511,9 +536,14 @@ void nt_worker_destroy(struct nt_worker *w)
 	for (uint32_t i = 0; i < w->pool_len; i++)
 		nt_buf_unref(w->pool[i]);
 	free(w->pool);
-	for (uint32_t i = 0; i < w->rings_len; i++)
-		free(w->rings[i]);
-	free(w->rings);
+	for (unsigned k = 0; k < NT_RING_CLASSES; k++) {
+		for (uint32_t i = 0; i < w->rings_len[k]; i++)
+			free(w->rings[k][i]);
+		free(w->rings[k]);
+		w->rings[k] = NULL;
+		w->rings_len[k] = w->rings_cap[k] = 0;
+	}
+	w->rings_bytes = 0;
 	free(w->heap);
 	if (w->evfd >= 0)
 		close(w->evfd);
@@ -523,8 +553,6 @@ void nt_worker_destroy(struct nt_worker *w)
 	nt_config_unref(w->cfg);
 	w->cfg = NULL;
 	w->pool = NULL;
-	w->rings = NULL;
-	w->rings_len = 0;
 	w->heap = NULL;
 	w->evfd = w->epfd = -1;
 }
