@@ -81,9 +81,27 @@ static uint64_t conn_deadline(const struct nt_conn *c)
 	return d;
 }
 
-static void conn_reschedule(struct nt_conn *c)
+/*
+ * The timer heap is kept lazily: c->deadline, its key, may be earlier than
+ * the real deadline, never later. Activity only ever moves a deadline
+ * later, so the common case (a line came, output went) touches no heap;
+ * when the early key comes due, nt_conn_on_deadline() finds nothing due
+ * and re-keys it exactly (conn_rekey). A deadline moving earlier (a line
+ * started, a service timer) is re-keyed at once.
+ */
+static void conn_rekey(struct nt_conn *c)
 {
 	c->deadline = conn_deadline(c);
+	nt_worker_timer_update(c->w, c);
+}
+
+static void conn_reschedule(struct nt_conn *c)
+{
+	uint64_t d = conn_deadline(c);
+
+	if (c->heap_idx != UINT32_MAX && d >= c->deadline)
+		return;
+	c->deadline = d;
 	nt_worker_timer_update(c->w, c);
 }
 
@@ -215,7 +233,8 @@ fail:
 	return NULL;
 }
 
-/* the first ring is NT_RING_FIRST_SIZE bytes: the worker keeps spares */
+/* the first ring is NT_RING_FIRST_SIZE bytes and each growth doubles it:
+ * the worker keeps spares of those sizes */
 #define RING_FIRST_CAP (NT_RING_FIRST_SIZE / sizeof(struct nt_oseg))
 _Static_assert(NT_RING_FIRST_SIZE % sizeof(struct nt_oseg) == 0,
                "the first ring holds whole segments");
@@ -576,7 +595,7 @@ void nt_conn_on_deadline(struct nt_conn *c)
 		if (now >= c->linger_until)
 			nt_conn_close(c, c->close_reason);
 		else
-			conn_reschedule(c);
+			conn_rekey(c);
 		return;
 	}
 	if (t->write && c->out.count &&
@@ -607,7 +626,7 @@ void nt_conn_on_deadline(struct nt_conn *c)
 			c->ops->timer(c);
 	}
 	if (!c->closing)
-		conn_reschedule(c);
+		conn_rekey(c);
 }
 
 void nt_conn_on_events(struct nt_conn *c, uint32_t ev)

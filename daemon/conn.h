@@ -86,7 +86,8 @@ void nt_conn_restore_free(struct nt_conn_restore *r);
 /*
  * An idle connection costs this struct and a timer heap slot, so it is kept
  * small (200 bytes: the flags are bits, rare state lives elsewhere): the
- * idle-connection figure in BENCHMARKS.md counts every byte of it.
+ * RSS per connection of make bench's hold scenario (BENCHMARKS.md) counts
+ * every byte of it.
  */
 struct nt_conn {
 	int fd;
@@ -109,8 +110,8 @@ struct nt_conn {
 	void *svc; /* the service's per-connection state */
 	struct nt_buf *in;
 	struct nt_outq out;
-	uint64_t deadline;      /* ms; what the timer heap is keyed on */
-	uint64_t svc_deadline;  /* ms; 0 = none */
+	uint64_t deadline;     /* ms; the timer heap key, never late (conn.c) */
+	uint64_t svc_deadline; /* ms; 0 = none */
 	uint64_t last_activity; /* ms; input read or output written */
 	uint64_t last_progress; /* ms; output written or queued from empty */
 	uint64_t partial_since; /* ms; an unfinished line began; 0 = none */

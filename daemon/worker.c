@@ -252,10 +252,12 @@ void nt_worker_buf_put(struct nt_worker *w, struct nt_buf *b)
 /* the class of a ring of `size` bytes, or -1 if it is not kept */
 static int ring_class(size_t size)
 {
-	for (int k = 0; k < NT_RING_CLASSES; k++)
-		if (size == (size_t)NT_RING_FIRST_SIZE << k)
-			return k;
-	return -1;
+	size_t units = size / NT_RING_FIRST_SIZE;
+
+	if (size % NT_RING_FIRST_SIZE || !units || (units & (units - 1)))
+		return -1;
+	int k = __builtin_ctzl(units);
+	return k < NT_RING_CLASSES ? k : -1;
 }
 
 void *nt_worker_ring_get(struct nt_worker *w, size_t size)
