@@ -124,9 +124,9 @@ wait_line() {
 	return 1
 }
 
-natterd_conf() { # SERVICE MAXCONN
+natterd_conf() { # SERVICE MAXCONN [WORKERS]
 	cat >"$work/natterd.conf" <<EOF
-workers = 0;
+workers = ${3:-0};
 max_connections = $2;
 log_level = "warning";
 limits = { per_ip = 0; max_output = 4194304; };
@@ -143,8 +143,11 @@ start_server() {
 	local log=$work/server.log
 	: >"$log"
 	case $1 in
-	natterd-echo | natterd-chat)
-		natterd_conf "${1#natterd-}" 20000
+	natterd-echo | natterd-chat | natterd-echo-w1)
+		case $1 in
+		natterd-echo-w1) natterd_conf echo 20000 1 ;;
+		*) natterd_conf "${1#natterd-}" 20000 ;;
+		esac
 		"$natterd" -c "$work/natterd.conf" --log-level info \
 			>"$log" 2>&1 &
 		srv_pid=$!
@@ -277,9 +280,9 @@ scenario() {
 }
 
 T=(-t "$secs" -W 1)
-scenario echo-50x8 "natterd-echo refecho socat ncat-echo" \
+scenario echo-50x8 "natterd-echo natterd-echo-w1 refecho socat ncat-echo" \
 	echo -p @PORT@ -c 50 -D 8 -s 64 -T 1 "${T[@]}"
-scenario echo-1000x1 "natterd-echo refecho socat ncat-echo" \
+scenario echo-1000x1 "natterd-echo natterd-echo-w1 refecho socat ncat-echo" \
 	echo -p @PORT@ -c 1000 -D 1 -s 64 -T 1 "${T[@]}"
 scenario chat-fanout-50 "natterd-chat ncat-chat ngircd" \
 	chat -p @PORT@ -c 50 -k 4 --window 16 "${T[@]}" --proto @PROTO@
@@ -438,8 +441,14 @@ report() {
 	echo "$("$natterd" --version 2>/dev/null | head -n1) at" \
 		"\`$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo '?')\`"
 	echo "built with the default \`-g -O2\`, \`workers = 0\` ($ncpu"
-	echo "workers). natter-bench runs on the same machine, so server and"
-	echo "load generator share the cores. Each figure is the median of"
+	echo "workers); the echo scenarios also run natterd with \`workers = 1\`"
+	echo "(natterd-echo-w1), the setting for a machine one of whose cores"
+	echo "belongs to something else, as it does here: natter-bench runs on"
+	echo "the same machine, so server and load generator share the cores."
+	echo "ncat -e starts one /bin/cat per client and here ran only 120 to"
+	echo "260 of them at once: in echo-1000x1 the other clients never get"
+	echo "an answer, which natter-bench counts as errors. Each figure is the"
+	echo "median of"
 	echo "$runs runs of ${secs} s (after 1 s of warm-up) with min..max; the"
 	echo "servers take turns within each round. Ratios are of medians."
 	echo "Peers: $(ncat --version 2>&1 | head -n1), $(socat -V 2>/dev/null |
@@ -474,6 +483,12 @@ report() {
 				"$(ratio "$(median "$s" natterd-echo p99_us)" \
 					"$(median "$s" refecho p99_us)")" \
 				"(target <= 1.2)."
+			echo "With one worker (natterd-echo-w1): msgs/s" \
+				"$(ratio "$(median "$s" natterd-echo-w1 msgs_per_s)" \
+					"$(median "$s" refecho msgs_per_s)")," \
+				"p99" \
+				"$(ratio "$(median "$s" natterd-echo-w1 p99_us)" \
+					"$(median "$s" refecho p99_us)")."
 			;;
 		chat-*)
 			echo "| server | deliveries/s | p50 µs | p99 µs | max µs | lost | reordered | errors |"

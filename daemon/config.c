@@ -1439,7 +1439,7 @@ static struct nt_config *config_new(const char *name)
 	cfg->limits.per_ip = 64;
 	cfg->limits.max_output = 256 * 1024;
 	cfg->timeouts = (struct nt_timeouts){
-		.idle = 300, .write = 30, .line = 30, .shutdown_grace = 5};
+	    .idle = 300, .write = 30, .line = 30, .shutdown_grace = 5};
 	strcpy(cfg->chat.motd, DEFAULT_MOTD);
 	strcpy(cfg->chat.default_room, DEFAULT_ROOM);
 	cfg->chat.max_line = 512;

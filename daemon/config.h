@@ -87,7 +87,7 @@ struct nt_config {
 	unsigned workers; /* 0 = one per CPU, resolved by the daemon */
 	unsigned max_connections;
 	enum nt_log_level log_level;
-	char user[64]; /* drop privileges to this user; empty: don't */
+	char user[64];   /* drop privileges to this user; empty: don't */
 	bool core_dumps; /* leave core files possible (they hold chat text) */
 	struct {
 		unsigned per_ip;   /* 0 = unlimited */
