@@ -388,6 +388,51 @@ if want callgrind; then
 	cg_run refecho
 fi
 
+# ---- why a tail: time spent waiting for a core ---------------------------
+# With the load generator on the same cores, a server with more threads
+# than there are free cores waits in the run queue. The kernel counts that
+# per thread (/proc/PID/task/TID/schedstat: time on a core, time waiting
+# for one): summed over the server's threads and over natter-bench's for
+# one echo-1000x1 run each.
+
+# sched_ns PID FIELD: the sum of FIELD (1 on a core, 2 waiting) over PID's
+# threads, in ns
+sched_ns() {
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null |
+		awk -v f="$2" '{ t += $f } END { printf "%.0f\n", t }'
+}
+SCHED_ARGS=(-c 1000 -D 1 -s 64 -T 1 -t 5 -W 1)
+sched_run() { # SERVER
+	start_server "$1"
+	local s_run0 s_wait0 s_run1 s_wait1 b_run b_wait nbp line
+	s_run0=$(sched_ns "$srv_pid" 1)
+	s_wait0=$(sched_ns "$srv_pid" 2)
+	"$nb" echo -p "$port" "${SCHED_ARGS[@]}" -q >"$work/nb.out" \
+		2>"$work/nb.err" &
+	nbp=$!
+	# natter-bench's own counters, read just before its window ends
+	sleep 5.5
+	b_run=$(sched_ns "$nbp" 1)
+	b_wait=$(sched_ns "$nbp" 2)
+	wait "$nbp" || true
+	s_run1=$(sched_ns "$srv_pid" 1)
+	s_wait1=$(sched_ns "$srv_pid" 2)
+	line=$(grep '^RESULT' "$work/nb.out" || true)
+	stop_server
+	echo "sched server=$1 srv_run=$((s_run1 - s_run0))" \
+		"srv_wait=$((s_wait1 - s_wait0)) nb_run=$b_run nb_wait=$b_wait" \
+		"p99=$(echo "$line" | grep -oE 'p99_us=[0-9]+' | cut -d= -f2 || true)" \
+		"msgs=$(echo "$line" | grep -oE ' msgs_per_s=[0-9]+' | cut -d= -f2 || true)" \
+		>>"$counts"
+	sleep 1
+}
+if want sched; then
+	echo "bench: sched: natter-bench echo -p PORT ${SCHED_ARGS[*]}" >&2
+	for v in natterd-echo natterd-echo-w1 refecho; do
+		sched_run "$v"
+	done
+fi
+
 # ---- the report ---------------------------------------------------------
 
 # stat SCEN SRV KEY: "median (min..max)" over the runs, or "-"
@@ -591,6 +636,25 @@ report() {
 			name = f["server"] == "echo" ? "natterd-echo" : f["server"]
 			printf "| %s | %s | %s | %.0f |\n", name, f["msgs"], f["ir"],
 				f["msgs"] ? f["ir"] / f["msgs"] : 0
+		}' "$counts"
+		echo
+	fi
+	if grep -q '^sched ' "$counts"; then
+		echo "### waiting for a core (echo-1000x1)"
+		echo
+		echo "One run of \`natter-bench echo -p PORT ${SCHED_ARGS[*]}\` per"
+		echo "server; from /proc/PID/task/*/schedstat, summed over each"
+		echo "process's threads: time on a core and time runnable but waiting"
+		echo "for one, for the server and for natter-bench (its figures end"
+		echo "half a second before its window does)."
+		echo
+		echo "| server | msgs/s | p99 µs | server on a core, s | server waiting, s | natter-bench on a core, s | natter-bench waiting, s |"
+		echo "| --- | --- | --- | --- | --- | --- | --- |"
+		awk '$1 == "sched" {
+			for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+			printf "| %s | %s | %s | %.2f | %.2f | %.2f | %.2f |\n",
+				f["server"], f["msgs"], f["p99"], f["srv_run"] / 1e9,
+				f["srv_wait"] / 1e9, f["nb_run"] / 1e9, f["nb_wait"] / 1e9
 		}' "$counts"
 		echo
 	fi

@@ -1049,7 +1049,11 @@ static int run_chat(void)
 	int *errs = malloc((size_t)o.conns * sizeof(int));
 	if (!fds || !errs)
 		abort();
-	connect_many(fds, errs, 0, o.conns, deadline);
+	/* one at a time: a chat server (ncat --chat) that has not accepted
+	 * a client yet would not send it what others say, and an IRC
+	 * server throttles bursts of connects */
+	for (long i = 0; i < o.conns; i++)
+		connect_many(&fds[i], &errs[i], i, 1, deadline);
 	for (long i = 0; i < o.conns; i++) {
 		struct cclient *c = &cl[i];
 		c->idx = (int)i;
