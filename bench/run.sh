@@ -401,14 +401,28 @@ sched_ns() {
 	cat /proc/"$1"/task/*/schedstat 2>/dev/null |
 		awk -v f="$2" '{ t += $f } END { printf "%.0f\n", t }'
 }
-SCHED_ARGS=(-c 1000 -D 1 -s 64 -T 1 -t 5 -W 1)
-sched_run() { # SERVER
-	start_server "$1"
-	local s_run0 s_wait0 s_run1 s_wait1 b_run b_wait nbp line
+# acceptor_ns PID: time on a core of natterd's acceptor thread, in ns
+acceptor_ns() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		if [ "$(cat "$t/comm" 2>/dev/null)" = natterd-accept ]; then
+			awk '{ print $1 }' "$t/schedstat"
+		fi
+	done | awk '{ t += $1 } END { printf "%.0f\n", t }'
+}
+SCHED_ECHO=(echo -c 1000 -D 1 -s 64 -T 1 -t 5 -W 1)
+SCHED_CHURN=(churn -P 32 --sources 40 -t 5 -W 1)
+sched_run() { # NAME SERVER MODE ARGS...
+	local name=$1 srv=$2
+	shift 2
+	local mode=$1
+	shift
+	start_server "$srv"
+	local s_run0 s_wait0 a_run0 s_run1 s_wait1 a_run1 b_run b_wait nbp line
 	s_run0=$(sched_ns "$srv_pid" 1)
 	s_wait0=$(sched_ns "$srv_pid" 2)
-	"$nb" echo -p "$port" "${SCHED_ARGS[@]}" -q >"$work/nb.out" \
-		2>"$work/nb.err" &
+	a_run0=$(acceptor_ns "$srv_pid")
+	"$nb" "$mode" -p "$port" "$@" -q >"$work/nb.out" 2>"$work/nb.err" &
 	nbp=$!
 	# natter-bench's own counters, read just before its window ends
 	sleep 5.5
@@ -417,19 +431,25 @@ sched_run() { # SERVER
 	wait "$nbp" || true
 	s_run1=$(sched_ns "$srv_pid" 1)
 	s_wait1=$(sched_ns "$srv_pid" 2)
+	a_run1=$(acceptor_ns "$srv_pid")
 	line=$(grep '^RESULT' "$work/nb.out" || true)
 	stop_server
-	echo "sched server=$1 srv_run=$((s_run1 - s_run0))" \
-		"srv_wait=$((s_wait1 - s_wait0)) nb_run=$b_run nb_wait=$b_wait" \
+	echo "sched name=$name server=$srv srv_run=$((s_run1 - s_run0))" \
+		"srv_wait=$((s_wait1 - s_wait0)) acc_run=$((a_run1 - a_run0))" \
+		"nb_run=$b_run nb_wait=$b_wait" \
 		"p99=$(echo "$line" | grep -oE 'p99_us=[0-9]+' | cut -d= -f2 || true)" \
-		"msgs=$(echo "$line" | grep -oE ' msgs_per_s=[0-9]+' | cut -d= -f2 || true)" \
+		"rate=$(echo "$line" | grep -oE ' (msgs|conns)_per_s=[0-9]+' | cut -d= -f2 || true)" \
+		"count=$(echo "$line" | grep -oE ' (total_msgs|conns)=[0-9]+' | tail -n1 | cut -d= -f2 || true)" \
 		>>"$counts"
 	sleep 1
 }
 if want sched; then
-	echo "bench: sched: natter-bench echo -p PORT ${SCHED_ARGS[*]}" >&2
+	echo "bench: sched: natter-bench ${SCHED_ECHO[*]}; ${SCHED_CHURN[*]}" >&2
 	for v in natterd-echo natterd-echo-w1 refecho; do
-		sched_run "$v"
+		sched_run echo-1000x1 "$v" "${SCHED_ECHO[@]}"
+	done
+	for v in natterd-echo natterd-echo-w1 refecho; do
+		sched_run churn-40 "$v" "${SCHED_CHURN[@]}"
 	done
 fi
 
@@ -640,21 +660,28 @@ report() {
 		echo
 	fi
 	if grep -q '^sched ' "$counts"; then
-		echo "### waiting for a core (echo-1000x1)"
+		echo "### waiting for a core"
 		echo
-		echo "One run of \`natter-bench echo -p PORT ${SCHED_ARGS[*]}\` per"
-		echo "server; from /proc/PID/task/*/schedstat, summed over each"
-		echo "process's threads: time on a core and time runnable but waiting"
-		echo "for one, for the server and for natter-bench (its figures end"
-		echo "half a second before its window does)."
+		echo "One run per server of \`natter-bench ${SCHED_ECHO[*]}\` and of"
+		echo "\`natter-bench ${SCHED_CHURN[*]}\`; from"
+		echo "/proc/PID/task/*/schedstat, summed over each process's threads:"
+		echo "time on a core and time runnable but waiting for one, for the"
+		echo "server (natterd's acceptor thread also on its own) and for"
+		echo "natter-bench (its figures end half a second before its window"
+		echo "does). µs per unit is the server's time on a core per message"
+		echo "(echo) or per connection (churn), warm-up included."
 		echo
-		echo "| server | msgs/s | p99 µs | server on a core, s | server waiting, s | natter-bench on a core, s | natter-bench waiting, s |"
-		echo "| --- | --- | --- | --- | --- | --- | --- |"
+		echo "| scenario | server | rate /s | p99 µs | server on a core, s | of it the acceptor, s | server waiting, s | natter-bench on a core, s | natter-bench waiting, s | server µs per unit |"
+		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 		awk '$1 == "sched" {
+			delete f
 			for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-			printf "| %s | %s | %s | %.2f | %.2f | %.2f | %.2f |\n",
-				f["server"], f["msgs"], f["p99"], f["srv_run"] / 1e9,
-				f["srv_wait"] / 1e9, f["nb_run"] / 1e9, f["nb_wait"] / 1e9
+			acc = f["server"] == "refecho" ? "-" : sprintf("%.2f", f["acc_run"] / 1e9)
+			printf "| %s | %s | %s | %s | %.2f | %s | %.2f | %.2f | %.2f | %.1f |\n",
+				f["name"], f["server"], f["rate"], f["p99"],
+				f["srv_run"] / 1e9, acc, f["srv_wait"] / 1e9,
+				f["nb_run"] / 1e9, f["nb_wait"] / 1e9,
+				f["count"] ? f["srv_run"] / 1e3 / f["count"] : 0
 		}' "$counts"
 		echo
 	fi

@@ -361,6 +361,8 @@ static void *acceptor_main(void *arg)
 	struct nt_acceptor *a = arg;
 	struct epoll_event ev[32];
 
+	/* top -H, ps -L and perf show the threads by these names */
+	pthread_setname_np(pthread_self(), "natterd-accept");
 	for (;;) {
 		atomic_fetch_add_explicit(&a->heartbeat, 1,
 		                          memory_order_relaxed);

@@ -6,6 +6,7 @@
  * connections that were closed: the one safe point for freeing.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -467,7 +468,10 @@ static void *worker_main(void *arg)
 {
 	struct nt_worker *w = arg;
 	struct epoll_event ev[EVENTS_PER_TURN];
+	char name[16];
 
+	snprintf(name, sizeof(name), "natterd-w%u", w->id);
+	pthread_setname_np(pthread_self(), name);
 	w->now = nt_now_ms();
 	for (;;) {
 		atomic_fetch_add_explicit(&w->heartbeat, 1,
