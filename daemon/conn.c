@@ -309,16 +309,19 @@ static void conn_unstore(struct nt_conn *c)
 void nt_conn_free(struct nt_conn *c)
 {
 	struct nt_worker *w = c->w;
-	char who[NT_ADDRSTR_MAX];
 
 	if (c->ops->close)
 		c->ops->close(c);
-	nt_conn_client(c, who, sizeof(who));
-	struct nt_log_ctx ctx = {.msgid = NT_MSGID_CONN_CLOSE,
-	                         .client = who,
-	                         .listener = c->lc->name};
-	nt_logc(NT_LOG_DEBUG, &ctx, "%s (%s) closed: %s", who, c->lc->name,
-	        c->close_reason ? c->close_reason : "?");
+	/* formatting the address costs more than the rest of the close */
+	if (nt_log_enabled(NT_LOG_DEBUG)) {
+		char who[NT_ADDRSTR_MAX];
+		nt_conn_client(c, who, sizeof(who));
+		struct nt_log_ctx ctx = {.msgid = NT_MSGID_CONN_CLOSE,
+		                         .client = who,
+		                         .listener = c->lc->name};
+		nt_logc(NT_LOG_DEBUG, &ctx, "%s (%s) closed: %s", who,
+		        c->lc->name, c->close_reason ? c->close_reason : "?");
+	}
 	nt_worker_timer_remove(w, c);
 	if (c->prev)
 		c->prev->next = c->next;
