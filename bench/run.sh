@@ -138,6 +138,25 @@ listeners = ( { name = "bench"; service = "$1"; family = "ipv4";
 EOF
 }
 
+# launch_natterd [WRAPPER ARGS...]: natterd on $work/natterd.conf (under
+# WRAPPER, valgrind say, if given); sets srv_pid and port once it is ready
+launch_natterd() {
+	local log=$work/server.log
+	"$@" "$natterd" -c "$work/natterd.conf" --log-level info >"$log" 2>&1 &
+	srv_pid=$!
+	port=$(wait_line "$log" 'listening on 127\.0\.0\.1:[0-9]+' |
+		sed -E 's/.*127\.0\.0\.1:([0-9]+).*/\1/')
+	wait_line "$log" 'ready' >/dev/null
+}
+
+# launch_refecho [WRAPPER ARGS...]: the same for refecho
+launch_refecho() {
+	local log=$work/server.log
+	"$@" "$refecho" -p 0 >"$log" 2>&1 &
+	srv_pid=$!
+	port=$(wait_line "$log" 'listening on' | sed -E 's/.*:([0-9]+)$/\1/')
+}
+
 # start_server NAME: sets srv_pid and port
 start_server() {
 	local log=$work/server.log
@@ -148,30 +167,17 @@ start_server() {
 		natterd-echo-w1) natterd_conf echo 20000 1 ;;
 		*) natterd_conf "${1#natterd-}" 20000 ;;
 		esac
-		"$natterd" -c "$work/natterd.conf" --log-level info \
-			>"$log" 2>&1 &
-		srv_pid=$!
-		port=$(wait_line "$log" 'listening on 127\.0\.0\.1:[0-9]+' |
-			sed -E 's/.*127\.0\.0\.1:([0-9]+).*/\1/')
-		wait_line "$log" 'ready' >/dev/null
+		launch_natterd
 		;;
 	natterd-hold)
 		# as many clients as the fd limit lets in: natterd says how
 		# many that is and serves them
 		natterd_conf echo 100000
-		"$natterd" -c "$work/natterd.conf" --log-level info \
-			>"$log" 2>&1 &
-		srv_pid=$!
-		port=$(wait_line "$log" 'listening on 127\.0\.0\.1:[0-9]+' |
-			sed -E 's/.*127\.0\.0\.1:([0-9]+).*/\1/')
-		wait_line "$log" 'ready' >/dev/null
+		launch_natterd
 		fit=$(grep -m1 -oE 'accept at most [0-9]+' "$log" | grep -oE '[0-9]+$')
 		;;
 	refecho)
-		"$refecho" -p 0 >"$log" 2>&1 &
-		srv_pid=$!
-		port=$(wait_line "$log" 'listening on' |
-			sed -E 's/.*:([0-9]+)$/\1/')
+		launch_refecho
 		;;
 	socat)
 		port=$(free_port)
@@ -308,24 +314,13 @@ counts=$work/counts
 vg_start() {
 	local tool=$1 svc=$2
 	shift 2
-	local log=$work/server.log
-	: >"$log"
 	: >"$vg_log"
 	if [ "$svc" = refecho ]; then
-		valgrind --tool="$tool" --log-file="$vg_log" "$@" \
-			"$refecho" -p 0 >"$log" 2>&1 &
-		srv_pid=$!
-		port=$(wait_line "$log" 'listening on' | sed -E 's/.*:([0-9]+)$/\1/')
+		launch_refecho valgrind --tool="$tool" --log-file="$vg_log" "$@"
 		return
 	fi
 	natterd_conf "$svc" 1000
-	valgrind --tool="$tool" --log-file="$vg_log" "$@" \
-		"$natterd" -c "$work/natterd.conf" --log-level info \
-		>"$log" 2>&1 &
-	srv_pid=$!
-	port=$(wait_line "$log" 'listening on 127\.0\.0\.1:[0-9]+' |
-		sed -E 's/.*127\.0\.0\.1:([0-9]+).*/\1/')
-	wait_line "$log" 'ready' >/dev/null
+	launch_natterd valgrind --tool="$tool" --log-file="$vg_log" "$@"
 }
 
 # allocations natterd makes for M lines from each of K senders into a
