@@ -497,7 +497,7 @@ report() {
 	echo
 	echo "Run on $(date -u +%Y-%m-%d) on $ncpu cores of \`${cpu:-unknown}\`,"
 	echo "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo),"
-	echo "Linux $kernel, $(gcc --version | head -n1), natterd"
+	echo "Linux $kernel, $(gcc --version | head -n1),"
 	echo "$("$natterd" --version 2>/dev/null | head -n1) at" \
 		"\`$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo '?')\`"
 	echo "built with the default \`-g -O2\`, \`workers = 0\` ($ncpu"
