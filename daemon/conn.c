@@ -162,6 +162,23 @@ void nt_conn_client(const struct nt_conn *c, char *buf, size_t size)
 	nt_peer_format(&c->peer, buf, size);
 }
 
+/*
+ * "ADDRESS (LISTENER) WHATDETAIL" at debug level. Only formatted when debug
+ * is on: formatting the address costs more than opening or closing.
+ */
+static void conn_debug(const struct nt_conn *c, const char *msgid,
+                       const char *what, const char *detail)
+{
+	if (!nt_log_enabled(NT_LOG_DEBUG))
+		return;
+	char who[NT_ADDRSTR_MAX];
+	nt_conn_client(c, who, sizeof(who));
+	struct nt_log_ctx ctx = {
+	    .msgid = msgid, .client = who, .listener = c->lc->name};
+	nt_logc(NT_LOG_DEBUG, &ctx, "%s (%s) %s%s", who, c->lc->name, what,
+	        detail);
+}
+
 static void conn_store(struct nt_conn *c, struct nt_conn_restore *restore)
 {
 	struct nt_sd_session s = {0};
@@ -205,16 +222,9 @@ struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
 	w->conns = c;
 	NT_STAT_ADD(w->stats.opened, 1);
 	conn_set_listener(c, lc, cfg);
-	if (nt_log_enabled(NT_LOG_DEBUG)) {
-		char who[NT_ADDRSTR_MAX];
-		nt_conn_client(c, who, sizeof(who));
-		struct nt_log_ctx ctx = {.msgid = NT_MSGID_CONN_OPEN,
-		                         .client = who,
-		                         .listener = c->lc->name};
-		nt_logc(NT_LOG_DEBUG, &ctx, "%s (%s) %s", who, c->lc->name,
-		        restore ? "taken over from the previous natterd"
-		                : "connected");
-	}
+	conn_debug(
+	    c, NT_MSGID_CONN_OPEN,
+	    restore ? "taken over from the previous natterd" : "connected", "");
 	if (!c->closing) {
 		conn_store(c, restore);
 		conn_reschedule(c);
@@ -312,16 +322,8 @@ void nt_conn_free(struct nt_conn *c)
 
 	if (c->ops->close)
 		c->ops->close(c);
-	/* formatting the address costs more than the rest of the close */
-	if (nt_log_enabled(NT_LOG_DEBUG)) {
-		char who[NT_ADDRSTR_MAX];
-		nt_conn_client(c, who, sizeof(who));
-		struct nt_log_ctx ctx = {.msgid = NT_MSGID_CONN_CLOSE,
-		                         .client = who,
-		                         .listener = c->lc->name};
-		nt_logc(NT_LOG_DEBUG, &ctx, "%s (%s) closed: %s", who,
-		        c->lc->name, c->close_reason ? c->close_reason : "?");
-	}
+	conn_debug(c, NT_MSGID_CONN_CLOSE,
+	           "closed: ", c->close_reason ? c->close_reason : "?");
 	nt_worker_timer_remove(w, c);
 	if (c->prev)
 		c->prev->next = c->next;
