@@ -301,6 +301,14 @@ scenario churn-40 "natterd-echo refecho" \
 scenario hold "natterd-hold" \
 	hold -p @PORT@ -c @FIT@ --sources 40 --server-pid @PID@ --hold-time 2
 
+# result_key LINE KEY: the value of KEY in a RESULT line, or nothing
+result_key() {
+	echo "$1" | grep -oE "(^| )$2=[^ ]+" | cut -d= -f2 || true
+}
+
+# an awk function: fields 2.. of a "name key=value ..." line into f[]
+kv_awk='function kv(  i, a) { delete f; for (i = 2; i <= NF; i++) { split($i, a, "="); f[a[1]] = a[2] } }'
+
 # ---- counted, not timed: valgrind ---------------------------------------
 # These count allocations and instructions, which do not depend on what
 # else the machine is doing, so one run of each is enough.
@@ -372,7 +380,7 @@ cg_run() { # SERVICE
 	callgrind_control -i off "$srv_pid" >/dev/null
 	stop_server
 	local msgs ir
-	msgs=$(echo "$line" | grep -oE 'total_msgs=[0-9]+' | cut -d= -f2 || true)
+	msgs=$(result_key "$line" total_msgs)
 	ir=$(awk '/^totals:/ { print $2; exit }' "$out" 2>/dev/null || true)
 	echo "callgrind server=$1 msgs=${msgs:-0} ir=${ir:-0}" >>"$counts"
 	echo "  callgrind $1: ${ir:-?} instructions for ${msgs:-?} messages" >&2
@@ -388,7 +396,7 @@ fi
 # than there are free cores waits in the run queue. The kernel counts that
 # per thread (/proc/PID/task/TID/schedstat: time on a core, time waiting
 # for one): summed over the server's threads and over natter-bench's for
-# one echo-1000x1 run each.
+# one echo-1000x1 and one churn-40 run each.
 
 # sched_ns PID FIELD: the sum of FIELD (1 on a core, 2 waiting) over PID's
 # threads, in ns
@@ -410,8 +418,10 @@ SCHED_CHURN=(churn -P 32 --sources 40 -t 5 -W 1)
 sched_run() { # NAME SERVER MODE ARGS...
 	local name=$1 srv=$2
 	shift 2
-	local mode=$1
+	local mode=$1 unit=conns count_key=conns
 	shift
+	# echo counts messages (all of them, as the CPU time is for all)
+	[ "$mode" = echo ] && unit=msgs count_key=total_msgs
 	start_server "$srv"
 	local s_run0 s_wait0 a_run0 s_run1 s_wait1 a_run1 b_run b_wait nbp line
 	s_run0=$(sched_ns "$srv_pid" 1)
@@ -432,10 +442,9 @@ sched_run() { # NAME SERVER MODE ARGS...
 	echo "sched name=$name server=$srv srv_run=$((s_run1 - s_run0))" \
 		"srv_wait=$((s_wait1 - s_wait0)) acc_run=$((a_run1 - a_run0))" \
 		"nb_run=$b_run nb_wait=$b_wait" \
-		"p99=$(echo "$line" | grep -oE 'p99_us=[0-9]+' | cut -d= -f2 || true)" \
-		"rate=$(echo "$line" | grep -oE ' (msgs|conns)_per_s=[0-9]+' | cut -d= -f2 || true)" \
-		"count=$(echo "$line" | grep -oE ' (total_msgs|conns)=[0-9]+' | tail -n1 | cut -d= -f2 || true)" \
-		>>"$counts"
+		"p99=$(result_key "$line" p99_us)" \
+		"rate=$(result_key "$line" "$unit"_per_s)" \
+		"count=$(result_key "$line" "$count_key")" >>"$counts"
 	sleep 1
 }
 if want sched; then
@@ -627,8 +636,8 @@ report() {
 		echo
 		echo "| room | allocs, M = $VG_M0 | allocs, M = $VG_M1 | allocs per broadcast |"
 		echo "| --- | --- | --- | --- |"
-		awk -v k="$VG_SENDERS" '$1 == "allocs" {
-			for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		awk -v k="$VG_SENDERS" "$kv_awk"'$1 == "allocs" {
+			kv()
 			b = k * (f["m1"] - f["m0"])
 			printf "| %s | %s | %s | %.2f |\n", f["room"], f["allocs0"],
 				f["allocs1"], b ? (f["allocs1"] - f["allocs0"]) / b : 0
@@ -646,8 +655,8 @@ report() {
 		echo
 		echo "| server | messages | instructions | per message |"
 		echo "| --- | --- | --- | --- |"
-		awk '$1 == "callgrind" {
-			for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		awk "$kv_awk"'$1 == "callgrind" {
+			kv()
 			name = f["server"] == "echo" ? "natterd-echo" : f["server"]
 			printf "| %s | %s | %s | %.0f |\n", name, f["msgs"], f["ir"],
 				f["msgs"] ? f["ir"] / f["msgs"] : 0
@@ -668,9 +677,8 @@ report() {
 		echo
 		echo "| scenario | server | rate /s | p99 µs | server on a core, s | of it the acceptor, s | server waiting, s | natter-bench on a core, s | natter-bench waiting, s | server µs per unit |"
 		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-		awk '$1 == "sched" {
-			delete f
-			for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		awk "$kv_awk"'$1 == "sched" {
+			kv()
 			acc = f["server"] == "refecho" ? "-" : sprintf("%.2f", f["acc_run"] / 1e9)
 			printf "| %s | %s | %s | %s | %.2f | %s | %.2f | %.2f | %.2f | %.1f |\n",
 				f["name"], f["server"], f["rate"], f["p99"],

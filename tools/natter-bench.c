@@ -351,6 +351,21 @@ static long connect_many(int *fds, int *errs, long first, long count,
 	return ok;
 }
 
+/*
+ * One connect with a deadline, for chat's set-up, which connects its
+ * clients one at a time: a chat server (ncat --chat) that has not accepted
+ * a client yet would not send it what others say, and an IRC server
+ * throttles bursts of connects. The fd, or -1 with errno.
+ */
+static int connect_wait(unsigned src, uint64_t deadline)
+{
+	int fd, err;
+
+	connect_many(&fd, &err, src, 1, deadline);
+	errno = err;
+	return fd;
+}
+
 /* ---- the run's clock ---- */
 
 struct clock {
@@ -1045,37 +1060,21 @@ static int run_chat(void)
 	say("chat: %ld clients, %d senders, %s, proto %s, room %s\n", o.conns,
 	    o.senders, o.rate > 0 ? "fixed rate" : "window", o.proto, o.room);
 	uint64_t deadline = now_ns() + 30 * NS;
-	int *fds = malloc((size_t)o.conns * sizeof(int));
-	int *errs = malloc((size_t)o.conns * sizeof(int));
-	if (!fds || !errs)
-		abort();
-	/* one at a time: a chat server (ncat --chat) that has not accepted
-	 * a client yet would not send it what others say, and an IRC
-	 * server throttles bursts of connects */
-	for (long i = 0; i < o.conns; i++)
-		connect_many(&fds[i], &errs[i], i, 1, deadline);
 	for (long i = 0; i < o.conns; i++) {
 		struct cclient *c = &cl[i];
 		c->idx = (int)i;
 		c->last = malloc((size_t)o.senders * sizeof(int64_t));
 		for (int k = 0; k < o.senders; k++)
 			c->last[k] = -1;
-		c->fd = fds[i];
+		c->fd = connect_wait((unsigned)i, deadline);
 		if (c->fd < 0) {
 			warnx_("chat: client %ld: connect: %s", i,
-			       strerror(errs[i]));
-			for (long j = i + 1; j < o.conns; j++)
-				if (fds[j] >= 0)
-					close(fds[j]);
-			free(fds);
-			free(errs);
+			       strerror(errno));
 			return EXIT_SETUP;
 		}
 		ep_set(ep, EPOLL_CTL_ADD, c->fd, EPOLLIN, c);
 		chat_steps(ep, c, NULL);
 	}
-	free(fds);
-	free(errs);
 	/* every client in the room before anyone speaks */
 	struct epoll_event evs[MAX_EVENTS];
 	struct clock none = {0, 0, 0};
@@ -1363,7 +1362,8 @@ static int run_hold(void)
 		fclose(f);
 	free(kids);
 	free(ctl);
-	long errors = o.conns - (still < held ? still : held) + (lost ? 1 : 0);
+	/* hold_count only ever closes: still <= held */
+	long errors = o.conns - still + (lost ? 1 : 0);
 	printf("RESULT mode=hold target=%ld connected=%ld held=%ld "
 	       "held_end=%ld refused=%ld failed=%ld rss_before_kb=%ld "
 	       "rss_after_kb=%ld rss_per_conn_bytes=%ld errors=%ld\n",
