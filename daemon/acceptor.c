@@ -1,9 +1,10 @@
 /*
- * The acceptor thread: accepts on every listener, admits or politely
- * refuses, and hands each new fd to the least-loaded worker. Running out of
- * file descriptors neither spins nor kills it: a spare fd is given up to
- * accept and refuse one waiting client, and the listeners rest briefly.
- * Its listener set and limits change only through a message to it.
+ * Admission, shared by the workers that accept: each admits or politely
+ * refuses what it accepted, and keeps the connection or hands it to the
+ * least-loaded worker. Running out of file descriptors neither spins nor
+ * kills anyone: a spare fd is given up to accept and refuse one waiting
+ * client, and every worker's listeners rest briefly. The listener set and
+ * the limits change only from the main thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,10 +12,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "acceptor.h"
@@ -22,41 +20,15 @@
 #include "log.h"
 #include "worker.h"
 
-#define ACCEPT_BATCH  64
-#define TAG_WAKE      UINT64_MAX
-#define TAG_TIMER     (UINT64_MAX - 1)
+/* per wake-up and worker: small, so that a burst spreads over the workers
+ * that EPOLLEXCLUSIVE wakes instead of landing on the first */
+#define ACCEPT_BATCH  16
 #define NOFD_PAUSE_MS 100
-#define TICK_MS       1000
 
 static const char refuse_full[] = "!!! server full, try again later\r\n";
 static const char refuse_per_ip[] =
     "!!! too many connections from your address\r\n";
 static const char refuse_nofd[] = "!!! server busy, try again later\r\n";
-
-static int acceptor_watch(struct nt_acceptor *a, int fd, uint32_t events,
-                          uint64_t tag, int op)
-{
-	struct epoll_event e = {.events = events, .data.u64 = tag};
-	return epoll_ctl(a->epfd, op, fd, &e) < 0 ? -errno : 0;
-}
-
-static uint32_t acceptor_events(const struct nt_acceptor *a)
-{
-	return a->paused ? 0 : EPOLLIN;
-}
-
-/* watch every listener of set, tagged with its index */
-static int acceptor_watch_set(struct nt_acceptor *a,
-                              const struct nt_listener_set *set, int op)
-{
-	int rc;
-
-	for (size_t i = 0; i < set->n; i++)
-		if ((rc = acceptor_watch(a, set->l[i]->fd, acceptor_events(a),
-		                         i, op)) < 0)
-			return rc;
-	return 0;
-}
 
 int nt_acceptor_init(struct nt_acceptor *a, struct nt_listener_set *set,
                      struct nt_worker **workers, size_t n_workers,
@@ -65,104 +37,34 @@ int nt_acceptor_init(struct nt_acceptor *a, struct nt_listener_set *set,
 	int rc = -ENOMEM;
 
 	memset(a, 0, sizeof(*a));
-	a->epfd = a->evfd = a->timerfd = a->spare_fd = -1;
-	pthread_mutex_init(&a->lock, NULL);
 	a->set = set;
 	a->workers = workers;
 	a->n_workers = n_workers;
-	a->max_connections = max_connections;
+	atomic_init(&a->max_connections, max_connections);
+	atomic_init(&a->spare_fd, -1);
 	if (!(a->iplimit = nt_iplimit_new(per_ip)))
 		goto fail;
-	if ((a->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-	    (a->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
-	    (a->timerfd = timerfd_create(CLOCK_MONOTONIC,
-	                                 TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
-	    (a->spare_fd = open("/", O_RDONLY | O_CLOEXEC)) < 0)
-		goto fail_errno;
-	if ((rc = acceptor_watch(a, a->evfd, EPOLLIN, TAG_WAKE,
-	                         EPOLL_CTL_ADD)) < 0 ||
-	    (rc = acceptor_watch(a, a->timerfd, EPOLLIN, TAG_TIMER,
-	                         EPOLL_CTL_ADD)) < 0 ||
-	    (rc = acceptor_watch_set(a, set, EPOLL_CTL_ADD)) < 0)
+	int fd = open("/", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
 		goto fail;
+	}
+	atomic_store(&a->spare_fd, fd);
 	return 0;
-fail_errno:
-	rc = -errno;
 fail:
 	nt_acceptor_destroy(a);
 	return rc;
 }
 
-static void acceptor_wake(struct nt_acceptor *a)
-{
-	uint64_t one = 1;
-	ssize_t r = write(a->evfd, &one, sizeof(one));
-	(void)r; /* EAGAIN: it is awake already */
-}
-
-int nt_acceptor_update(struct nt_acceptor *a, struct nt_listener_set *set,
-                       unsigned max_connections, unsigned per_ip,
-                       struct nt_latch *latch)
-{
-	struct nt_acceptor_ctl *m = calloc(1, sizeof(*m));
-
-	if (!m)
-		return -ENOMEM;
-	m->set = set;
-	m->max_connections = max_connections;
-	m->per_ip = per_ip;
-	m->latch = latch;
-	pthread_mutex_lock(&a->lock);
-	if (a->ctl_tail)
-		a->ctl_tail->next = m;
-	else
-		a->ctl_head = m;
-	a->ctl_tail = m;
-	pthread_mutex_unlock(&a->lock);
-	acceptor_wake(a);
-	return 0;
-}
-
-static void acceptor_apply(struct nt_acceptor *a, struct nt_acceptor_ctl *m)
+void nt_acceptor_update(struct nt_acceptor *a, struct nt_listener_set *set,
+                        unsigned max_connections, unsigned per_ip)
 {
 	struct nt_listener_set *old = a->set;
 
-	/* out of the epoll set explicitly: systemd's fd store may hold
-	 * another descriptor of the same socket, which would keep it in */
-	for (size_t i = 0; i < old->n; i++)
-		epoll_ctl(a->epfd, EPOLL_CTL_DEL, old->l[i]->fd, NULL);
-	a->set = m->set;
-	if (acceptor_watch_set(a, a->set, EPOLL_CTL_ADD) < 0)
-		nt_log_warn("acceptor: cannot watch every listener");
-	nt_listener_set_close(old, a->set);
-	a->max_connections = m->max_connections;
-	nt_iplimit_set_max(a->iplimit, m->per_ip);
-	nt_latch_done(m->latch);
-}
-
-static struct nt_acceptor_ctl *acceptor_ctl_take(struct nt_acceptor *a)
-{
-	pthread_mutex_lock(&a->lock);
-	struct nt_acceptor_ctl *m = a->ctl_head;
-	a->ctl_head = a->ctl_tail = NULL;
-	pthread_mutex_unlock(&a->lock);
-	return m;
-}
-
-/* Handle a wake-up; true when the thread is to stop. */
-static bool acceptor_woken(struct nt_acceptor *a)
-{
-	uint64_t junk;
-	ssize_t r = read(a->evfd, &junk, sizeof(junk));
-	(void)r;
-
-	for (struct nt_acceptor_ctl *m = acceptor_ctl_take(a), *next; m;
-	     m = next) {
-		next = m->next;
-		acceptor_apply(a, m);
-		free(m);
-	}
-	return atomic_load(&a->stop);
+	a->set = set;
+	nt_listener_set_close(old, set);
+	atomic_store(&a->max_connections, max_connections);
+	nt_iplimit_set_max(a->iplimit, per_ip);
 }
 
 void nt_acceptor_release(struct nt_acceptor *a, const struct nt_peer *peer)
@@ -180,49 +82,70 @@ static void acceptor_refuse(int fd, const char *line, size_t len)
 	close(fd);
 }
 
-static struct nt_worker *acceptor_pick(struct nt_acceptor *a)
+static unsigned worker_load(const struct nt_worker *w)
 {
-	size_t best = a->next_worker % a->n_workers;
+	return atomic_load_explicit(&w->load, memory_order_relaxed);
+}
+
+/*
+ * The worker to serve a new connection: self (the one that accepted it,
+ * or NULL) unless another has clearly fewer, so that a burst caught by one
+ * worker still spreads while churn stays where it was accepted.
+ */
+static struct nt_worker *acceptor_pick(struct nt_acceptor *a,
+                                       struct nt_worker *self)
+{
+	size_t start =
+	    atomic_load_explicit(&a->next_worker, memory_order_relaxed) %
+	    a->n_workers;
+	size_t best = start;
 	unsigned best_load = UINT32_MAX;
 
 	/* start after the last pick so that equal loads take turns */
 	for (size_t k = 0; k < a->n_workers; k++) {
-		size_t i = (a->next_worker + k) % a->n_workers;
-		unsigned l = atomic_load_explicit(&a->workers[i]->load,
-		                                  memory_order_relaxed);
+		size_t i = (start + k) % a->n_workers;
+		unsigned l = worker_load(a->workers[i]);
 		if (l < best_load) {
 			best_load = l;
 			best = i;
 		}
 	}
-	a->next_worker = best + 1;
+	if (self && worker_load(self) <= best_load + 1 + best_load / 8)
+		return self;
+	atomic_store_explicit(&a->next_worker, (unsigned)(best + 1),
+	                      memory_order_relaxed);
 	return a->workers[best];
 }
 
-static void acceptor_hand_over(struct nt_acceptor *a, int fd,
-                               const struct nt_listener_conf *lc,
+static void acceptor_hand_over(struct nt_acceptor *a, struct nt_worker *self,
+                               int fd, const struct nt_listener_conf *lc,
+                               struct nt_config *cfg,
                                const struct nt_peer *peer,
                                struct nt_conn_restore *restore)
 {
+	struct nt_worker *w = acceptor_pick(a, self);
+	atomic_fetch_add_explicit(&w->load, 1, memory_order_relaxed);
+	if (w == self) {
+		nt_worker_take(w, fd, lc, cfg, peer, NULL);
+		return;
+	}
 	struct nt_msg *m = calloc(1, sizeof(*m));
 	if (!m) {
-		nt_iplimit_release(a->iplimit, peer);
-		NT_STAT_ADD(a->stats.accept_errors, 1);
+		atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
+		nt_acceptor_release(a, peer);
+		NT_STAT_ADD_SHARED(a->stats.accept_errors, 1);
 		nt_conn_restore_free(restore);
 		acceptor_refuse(fd, refuse_nofd, sizeof(refuse_nofd) - 1);
 		return;
 	}
-	atomic_fetch_add_explicit(&a->open, 1, memory_order_relaxed);
 	m->type = NT_MSG_CONN;
 	m->u.conn.fd = fd;
 	m->u.conn.lc = lc;
 	/* the worker may have moved on to a newer configuration by the time
 	 * it reads this: the reference keeps lc valid until it looks */
-	m->u.conn.cfg = nt_config_ref(a->set->cfg);
+	m->u.conn.cfg = nt_config_ref(cfg);
 	m->u.conn.peer = *peer;
 	m->u.conn.restore = restore;
-	struct nt_worker *w = acceptor_pick(a);
-	atomic_fetch_add_explicit(&w->load, 1, memory_order_relaxed);
 	nt_worker_post(w, m);
 }
 
@@ -232,116 +155,117 @@ void nt_acceptor_adopt(struct nt_acceptor *a, int fd,
                        struct nt_conn_restore *restore)
 {
 	nt_iplimit_add(a->iplimit, peer);
-	acceptor_hand_over(a, fd, lc, peer, restore);
+	atomic_fetch_add_explicit(&a->open, 1, memory_order_relaxed);
+	acceptor_hand_over(a, NULL, fd, lc, a->set->cfg, peer, restore);
 }
 
-static void acceptor_admit(struct nt_acceptor *a, size_t li, int fd,
+static void acceptor_admit(struct nt_acceptor *a, struct nt_worker *w,
+                           const struct nt_wlisten *l, int fd,
                            const struct nt_peer *peer)
 {
-	const struct nt_listener_conf *lc = a->set->lc[li];
-
-	if (atomic_load_explicit(&a->open, memory_order_relaxed) >=
-	    a->max_connections) {
-		NT_STAT_ADD(a->stats.refused_full, 1);
+	/* taken first, so that workers admitting at once cannot overshoot */
+	if (atomic_fetch_add_explicit(&a->open, 1, memory_order_relaxed) >=
+	    atomic_load_explicit(&a->max_connections, memory_order_relaxed)) {
+		atomic_fetch_sub_explicit(&a->open, 1, memory_order_relaxed);
+		NT_STAT_ADD_SHARED(a->stats.refused_full, 1);
 		acceptor_refuse(fd, refuse_full, sizeof(refuse_full) - 1);
 		return;
 	}
 	if (!nt_iplimit_take(a->iplimit, peer)) {
-		NT_STAT_ADD(a->stats.refused_per_ip, 1);
+		atomic_fetch_sub_explicit(&a->open, 1, memory_order_relaxed);
+		NT_STAT_ADD_SHARED(a->stats.refused_per_ip, 1);
 		acceptor_refuse(fd, refuse_per_ip, sizeof(refuse_per_ip) - 1);
 		return;
 	}
-	if (a->set->l[li]->family != NT_FAMILY_UNIX) {
+	if (l->tcp) {
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	NT_STAT_ADD(a->stats.accepted, 1);
-	acceptor_hand_over(a, fd, lc, peer, NULL);
-}
-
-static void acceptor_pause(struct nt_acceptor *a)
-{
-	struct itimerspec its = {.it_value.tv_nsec = NOFD_PAUSE_MS * 1000000L};
-
-	a->paused = true;
-	acceptor_watch_set(a, a->set, EPOLL_CTL_MOD);
-	timerfd_settime(a->timerfd, 0, &its, NULL);
-}
-
-static void acceptor_unpause(struct nt_acceptor *a)
-{
-	uint64_t junk;
-	ssize_t r = read(a->timerfd, &junk, sizeof(junk));
-	(void)r;
-	a->paused = false;
-	acceptor_watch_set(a, a->set, EPOLL_CTL_MOD);
+	NT_STAT_ADD_SHARED(a->stats.accepted, 1);
+	acceptor_hand_over(a, w, fd, l->lc, w->lsn_cfg, peer, NULL);
 }
 
 /*
  * Out of fds: free the spare, take one waiting client, tell it we are busy,
- * take the spare back, and rest the listeners so the loop does not spin
+ * take the spare back, and rest the listeners so that no worker spins
  * while the backlog waits for fds to come free.
  */
-static void acceptor_out_of_fds(struct nt_acceptor *a, int lfd, int err)
+static uint64_t acceptor_out_of_fds(struct nt_acceptor *a, int lfd, int err,
+                                    uint64_t now)
 {
-	if (!a->out_of_fds) {
-		a->out_of_fds = true;
-		a->nofd_refused_before = NT_STAT_GET(a->stats.refused_nofd);
+	if (!atomic_exchange(&a->out_of_fds, true)) {
+		atomic_store(&a->nofd_refused_before,
+		             NT_STAT_GET(a->stats.refused_nofd));
 		nt_log(NT_LOG_WARNING, err,
 		       "cannot accept: out of file descriptors; refusing new "
 		       "clients and retrying every %d ms",
 		       NOFD_PAUSE_MS);
 	}
-	if (a->spare_fd >= 0) {
-		close(a->spare_fd);
-		a->spare_fd = -1;
+	/* one worker at a time has the spare: the others just rest */
+	int spare = atomic_exchange(&a->spare_fd, -1);
+	if (spare >= 0) {
+		close(spare);
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd >= 0) {
-			NT_STAT_ADD(a->stats.refused_nofd, 1);
+			NT_STAT_ADD_SHARED(a->stats.refused_nofd, 1);
 			acceptor_refuse(fd, refuse_nofd,
 			                sizeof(refuse_nofd) - 1);
 		}
-		a->spare_fd = open("/", O_RDONLY | O_CLOEXEC);
+		atomic_store(&a->spare_fd, open("/", O_RDONLY | O_CLOEXEC));
 	}
-	acceptor_pause(a);
+	uint64_t until = now + NOFD_PAUSE_MS;
+	atomic_store(&a->resume_ms, until);
+	return until;
 }
 
 static void acceptor_fds_back(struct nt_acceptor *a)
 {
-	a->out_of_fds = false;
-	nt_log_notice("accepting again: file descriptors are available; %llu "
-	              "clients were refused meanwhile",
-	              (unsigned long long)(NT_STAT_GET(a->stats.refused_nofd) -
-	                                   a->nofd_refused_before));
+	if (!atomic_exchange(&a->out_of_fds, false))
+		return;
+	if (atomic_load(&a->spare_fd) < 0) {
+		/* the spare could not be taken back when fds ran out */
+		int spare = open("/", O_RDONLY | O_CLOEXEC), none = -1;
+		if (spare >= 0 &&
+		    !atomic_compare_exchange_strong(&a->spare_fd, &none, spare))
+			close(spare);
+	}
+	nt_log_notice(
+	    "accepting again: file descriptors are available; %llu "
+	    "clients were refused meanwhile",
+	    (unsigned long long)(NT_STAT_GET(a->stats.refused_nofd) -
+	                         atomic_load(&a->nofd_refused_before)));
 }
 
-static void acceptor_accept(struct nt_acceptor *a, size_t li)
+uint64_t nt_acceptor_accept(struct nt_acceptor *a, struct nt_worker *w,
+                            const struct nt_wlisten *l)
 {
-	int lfd = a->set->l[li]->fd;
+	uint64_t resume = atomic_load(&a->resume_ms);
 
-	for (int k = 0; k < ACCEPT_BATCH && !a->paused; k++) {
+	if (resume > w->now)
+		return resume; /* another worker ran out of fds just now */
+	for (int k = 0; k < ACCEPT_BATCH; k++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
-		int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
 			struct nt_peer peer;
-			if (a->out_of_fds)
+			if (atomic_load_explicit(&a->out_of_fds,
+			                         memory_order_relaxed))
 				acceptor_fds_back(a);
 			nt_peer_from_sockaddr(&peer, (struct sockaddr *)&ss,
 			                      len);
-			acceptor_admit(a, li, fd, &peer);
+			acceptor_admit(a, w, l, fd, &peer);
 			continue;
 		}
 		switch (errno) {
 		case EAGAIN:
-			return;
+			return 0;
 		case EMFILE:
 		case ENFILE:
 		case ENOBUFS:
 		case ENOMEM:
-			acceptor_out_of_fds(a, lfd, errno);
-			return;
+			return acceptor_out_of_fds(a, l->fd, errno, w->now);
 		case EINTR:
 		case ECONNABORTED:
 		case EPROTO:
@@ -349,71 +273,12 @@ static void acceptor_accept(struct nt_acceptor *a, size_t li)
 			continue;
 		default:
 			/* network errors pending on the new socket */
-			NT_STAT_ADD(a->stats.accept_errors, 1);
-			nt_log_debug("accept on %s", a->set->l[li]->name);
+			NT_STAT_ADD_SHARED(a->stats.accept_errors, 1);
+			nt_log_debug("accept on %s", l->lc->name);
 			continue;
 		}
 	}
-}
-
-static void *acceptor_main(void *arg)
-{
-	struct nt_acceptor *a = arg;
-	struct epoll_event ev[32];
-
-	/* top -H, ps -L and perf show the threads by these names */
-	pthread_setname_np(pthread_self(), "natterd-accept");
-	for (;;) {
-		atomic_fetch_add_explicit(&a->heartbeat, 1,
-		                          memory_order_relaxed);
-		int n = epoll_wait(a->epfd, ev, 32, TICK_MS);
-		if (n < 0 && errno != EINTR) {
-			nt_log_err("acceptor: epoll_wait");
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			uint64_t tag = ev[i].data.u64;
-			if (tag == TAG_WAKE) {
-				if (acceptor_woken(a))
-					return NULL;
-				/* the set may have changed: the rest of this
-				 * batch's tags are stale, and level-triggered
-				 * epoll reports them again */
-				break;
-			}
-			if (tag == TAG_TIMER)
-				acceptor_unpause(a);
-			else if (tag < a->set->n)
-				acceptor_accept(a, (size_t)tag);
-		}
-	}
-	return NULL;
-}
-
-int nt_acceptor_start(struct nt_acceptor *a)
-{
-	int rc = pthread_create(&a->thread, NULL, acceptor_main, a);
-	if (rc)
-		return -rc;
-	a->started = true;
 	return 0;
-}
-
-void nt_acceptor_stop(struct nt_acceptor *a)
-{
-	if (!a->started)
-		return;
-	atomic_store(&a->stop, true);
-	acceptor_wake(a);
-	pthread_join(a->thread, NULL);
-	a->started = false;
-	/* changes that came too late still own their sets */
-	for (struct nt_acceptor_ctl *m = acceptor_ctl_take(a), *next; m;
-	     m = next) {
-		next = m->next;
-		acceptor_apply(a, m);
-		free(m);
-	}
 }
 
 struct nt_listener_set *nt_acceptor_take_set(struct nt_acceptor *a)
@@ -428,19 +293,11 @@ void nt_acceptor_destroy(struct nt_acceptor *a)
 {
 	if (!a)
 		return;
-	nt_acceptor_stop(a);
 	nt_listener_set_close(a->set, NULL);
 	a->set = NULL;
-	if (a->spare_fd >= 0)
-		close(a->spare_fd);
-	if (a->timerfd >= 0)
-		close(a->timerfd);
-	if (a->evfd >= 0)
-		close(a->evfd);
-	if (a->epfd >= 0)
-		close(a->epfd);
+	int spare = atomic_exchange(&a->spare_fd, -1);
+	if (spare >= 0)
+		close(spare);
 	nt_iplimit_free(a->iplimit);
 	a->iplimit = NULL;
-	a->spare_fd = a->timerfd = a->evfd = a->epfd = -1;
-	pthread_mutex_destroy(&a->lock);
 }

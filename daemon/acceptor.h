@@ -1,12 +1,16 @@
 /*
- * The acceptor thread: one epoll over every listening socket. It admits a
- * connection (max_connections, per-address limit, a polite refusal
- * otherwise) and hands the fd to the least-loaded worker.
+ * Admission: every worker accepts on every listener itself (each watches
+ * its own duplicate of the socket with EPOLLEXCLUSIVE, so a new client
+ * wakes one idle worker, not all), and this is what they share while doing
+ * so: max_connections, the per-address limit with its polite refusal, the
+ * spare fd and the rest that running out of fds calls for, the counters,
+ * and the least-loaded choice that hands a connection to another worker
+ * when the one that accepted it already has more than its share. It also
+ * owns the listener set, which only the main thread changes.
  */
 #ifndef NT_ACCEPTOR_H
 #define NT_ACCEPTOR_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,41 +22,23 @@
 #include "util.h"
 
 struct nt_worker;
-struct nt_latch;
+struct nt_wlisten;
 struct nt_conn_restore;
 
-/* a change posted to the acceptor: a new listener set and limits */
-struct nt_acceptor_ctl {
-	struct nt_acceptor_ctl *next;
-	struct nt_listener_set *set;
-	unsigned max_connections;
-	unsigned per_ip;
-	struct nt_latch *latch; /* done once applied; may be NULL */
-};
-
 struct nt_acceptor {
-	pthread_t thread;
-	bool started;
-	int epfd;
-	int evfd;     /* wakes the loop: a control message or stop */
-	int timerfd;  /* re-arms the listeners after running out of fds */
-	int spare_fd; /* given up to accept-and-refuse when out of fds */
-	bool paused;
-	bool out_of_fds; /* since the last successful accept */
-	uint64_t nofd_refused_before;
-	struct nt_listener_set *set; /* owned; the thread's once started */
+	struct nt_listener_set *set; /* owned; the main thread's */
 	struct nt_worker **workers;  /* not owned */
 	size_t n_workers;
-	size_t next_worker;
-	unsigned max_connections;
 	struct nt_iplimit *iplimit;
 
-	pthread_mutex_t lock; /* guards ctl_head and ctl_tail only */
-	struct nt_acceptor_ctl *ctl_head, *ctl_tail;
-	atomic_bool stop;
-
-	atomic_uint open; /* admitted and not yet released */
-	atomic_uint_fast64_t heartbeat;
+	/* shared by the workers, lock-free */
+	atomic_uint max_connections; /* the effective limit */
+	atomic_uint open;            /* admitted and not yet released */
+	atomic_uint next_worker;     /* where the least-loaded search starts */
+	atomic_int spare_fd; /* given up to accept-and-refuse when out of fds */
+	atomic_bool out_of_fds; /* since the last successful accept */
+	atomic_uint_fast64_t nofd_refused_before;
+	atomic_uint_fast64_t resume_ms; /* listeners rest until then */
 	struct nt_acceptor_stats stats;
 };
 
@@ -64,28 +50,31 @@ struct nt_acceptor {
 int nt_acceptor_init(struct nt_acceptor *a, struct nt_listener_set *set,
                      struct nt_worker **workers, size_t n_workers,
                      unsigned max_connections, unsigned per_ip);
-int nt_acceptor_start(struct nt_acceptor *a);
 /*
- * From now on serve set (taken) with these limits; the old set's listeners
- * that set does not have are closed. latch is done when the acceptor has
- * applied it. From the thread that started it. -ENOMEM: set stays the
- * caller's.
+ * Main thread, once every worker watches set (taken): it replaces the old
+ * set, whose listeners set does not have are closed, and the limits apply
+ * from now on.
  */
-int nt_acceptor_update(struct nt_acceptor *a, struct nt_listener_set *set,
-                       unsigned max_connections, unsigned per_ip,
-                       struct nt_latch *latch);
+void nt_acceptor_update(struct nt_acceptor *a, struct nt_listener_set *set,
+                        unsigned max_connections, unsigned per_ip);
 /*
  * A client connection taken over from an earlier natterd, before the
- * thread starts: counted like an admitted one (whatever the limits) and
+ * workers listen: counted like an admitted one (whatever the limits) and
  * handed to the least-loaded worker with restore (taken).
  */
 void nt_acceptor_adopt(struct nt_acceptor *a, int fd,
                        const struct nt_listener_conf *lc,
                        const struct nt_peer *peer,
                        struct nt_conn_restore *restore);
-/* Ask the thread to stop and wait for it; listeners stay open. */
-void nt_acceptor_stop(struct nt_acceptor *a);
-/* After stop: the set it served, now the caller's (NULL the second time). */
+/*
+ * Worker w's listener l is readable: accept a bounded batch, admit or
+ * refuse each, and keep it or hand it to a less loaded worker. Returns
+ * the time (ms) until which w's listeners are to rest because fds ran
+ * out, or 0.
+ */
+uint64_t nt_acceptor_accept(struct nt_acceptor *a, struct nt_worker *w,
+                            const struct nt_wlisten *l);
+/* Main thread: the set it served, now the caller's (NULL the second time) */
 struct nt_listener_set *nt_acceptor_take_set(struct nt_acceptor *a);
 /* Frees what init made; a set still held is closed with its listeners. */
 void nt_acceptor_destroy(struct nt_acceptor *a);

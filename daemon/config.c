@@ -25,7 +25,6 @@
 #define INCLUDE_DEPTH_MAX 10            /* libconfig 1.5's own limit */
 #define INCLUDES_MAX      128
 #define ERRORS_MAX        100
-#define LISTENERS_MAX     256
 #define KEY_LEN_MAX       32 /* longer names get no "did you mean" */
 #define ESC_MAX           64 /* a user's value quoted in a message */
 #define LABEL_MAX         (NT_NAME_MAX + 16)
@@ -1377,9 +1376,9 @@ static void parse_listeners(struct ctx *c, const config_setting_t *s,
 		    "required)");
 		return;
 	}
-	if (n > LISTENERS_MAX) {
+	if (n > NT_LISTENERS_MAX) {
 		err(c, s, "'listeners' has %d entries (%d at most)", n,
-		    LISTENERS_MAX);
+		    NT_LISTENERS_MAX);
 		return;
 	}
 	cfg->listeners = calloc((size_t)n, sizeof(*cfg->listeners));

@@ -20,6 +20,7 @@
 #define NT_NICK_LIMIT     32  /* largest allowed chat.max_nick */
 #define NT_MOTD_MAX       4096
 #define NT_MAX_WORKERS    256
+#define NT_LISTENERS_MAX  256 /* entries in 'listeners' */
 #define NT_MAX_BACKLOG    65535
 #define NT_MAX_CONNS      1000000
 #define NT_MAX_TIMEOUT    (7 * 24 * 3600) /* seconds */

@@ -124,7 +124,7 @@ struct nt_conn {
 };
 
 /*
- * Made by the worker when the acceptor hands it an fd; lc is in cfg, which
+ * Made by the worker that accepted fd or was handed it; lc is in cfg, which
  * may be older than the worker's. restore (taken, may be NULL) is a session
  * from before a restart. NULL if no memory (restore is then freed).
  */

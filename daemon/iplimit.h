@@ -1,6 +1,6 @@
 /*
  * Connections per client address, for limits.per_ip. Shared by the
- * acceptor (which takes a slot) and the workers (which give it back), so
+ * workers (which take a slot when they admit, and give it back), so
  * it has one lock, held only for a table lookup and update.
  */
 #ifndef NT_IPLIMIT_H

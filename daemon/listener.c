@@ -304,7 +304,7 @@ int nt_listener_adopt(struct nt_listener *l, const struct nt_listener_conf *lc,
 		            lc->name, l->addr.ss_family);
 		return -EAFNOSUPPORT;
 	}
-	/* the acceptor needs it non-blocking; systemd's may not be */
+	/* the workers need it non-blocking; systemd's may not be */
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {

@@ -2,7 +2,7 @@
  * Listening sockets: opened from a listener's configuration or taken over
  * from systemd (socket activation, or our own fd store across a restart),
  * and closed again, removing a unix socket file only when it is still the
- * one we created. A listener set is what the acceptor serves.
+ * one we created. A listener set is what the workers accept on.
  */
 #ifndef NT_LISTENER_H
 #define NT_LISTENER_H
@@ -70,7 +70,7 @@ void nt_listener_release(struct nt_listener *l);
 void nt_listener_format(const struct nt_listener *l, char *buf, size_t size);
 
 /*
- * What the acceptor serves: l[i] with lc[i]. The listeners are separate
+ * What the workers accept on: l[i] with lc[i]. The listeners are separate
  * allocations shared between an old set and its successor during a reload;
  * whoever owns the set closes and frees the ones no successor has.
  */

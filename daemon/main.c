@@ -41,8 +41,9 @@ enum {
 };
 
 #define DEFAULT_CONFIG NT_SYSCONFDIR "/natter/natterd.conf"
-/* fds the daemon needs besides its clients: stdio, epoll and eventfds,
- * the acceptor's timer and spare, the signalfd, and some slack */
+/* fds the daemon needs besides its clients and the listeners (each worker
+ * has a duplicate of each): stdio, epoll and eventfds, the spare fd kept
+ * for running out, the signalfd, and some slack */
 #define FD_RESERVE_BASE 32
 /* how long the main thread waits for the others to apply a change */
 #define SYNC_WAIT_MS 10000
@@ -63,8 +64,8 @@ struct options {
 
 struct server {
 	struct nt_config *cfg;
-	/* the set last given to the acceptor: the acceptor owns it, main
-	 * only reads it to plan the next reload */
+	/* the set the workers accept on: the acceptor owns it, main only
+	 * reads it to plan the next reload */
 	struct nt_listener_set *set;
 	struct nt_worker *worker_mem;
 	struct nt_worker **workers;
@@ -77,7 +78,7 @@ struct server {
 	unsigned max_conns;
 	char note[128]; /* appended to STATUS=, e.g. a failed reload */
 
-	/* watchdog: heartbeats seen at the last ping, acceptor first */
+	/* watchdog: every worker's heartbeat seen at the last ping */
 	uint64_t *beats;
 	uint64_t wd_last_ms; /* last ping */
 	bool wd_waiting;     /* a ping is due, but someone did not move */
@@ -172,7 +173,8 @@ static void print_diag(const struct nt_config_diag *d, bool as_log)
 static unsigned fd_budget(const struct nt_config *cfg, size_t n_workers)
 {
 	struct rlimit rl;
-	rlim_t reserve = FD_RESERVE_BASE + cfg->n_listeners + 2 * n_workers;
+	rlim_t reserve = FD_RESERVE_BASE + cfg->n_listeners * (n_workers + 1) +
+	                 2 * n_workers;
 	/* a client in the fd store also has its session memfd open */
 	rlim_t per_conn = nt_sd_store_enabled() ? 2 : 1;
 	rlim_t need = cfg->max_connections * per_conn + reserve;
@@ -275,7 +277,7 @@ static int start_threads(struct server *s)
 
 	s->worker_mem = calloc(s->n_workers, sizeof(*s->worker_mem));
 	s->workers = calloc(s->n_workers, sizeof(*s->workers));
-	s->beats = calloc(s->n_workers + 1, sizeof(*s->beats));
+	s->beats = calloc(s->n_workers, sizeof(*s->beats));
 	s->hub = nt_hub_new((unsigned)s->n_workers, s->cfg->chat.max_rooms,
 	                    s->cfg->chat.default_room);
 	if (!s->worker_mem || !s->workers || !s->beats || !s->hub) {
@@ -313,13 +315,25 @@ static int start_threads(struct server *s)
 	return 0;
 }
 
-static int start_acceptor(struct server *s)
+/*
+ * Let every worker accept on set's listeners (NULL: on none) and wait until
+ * all of them do; false if one could not be told or took too long.
+ */
+static bool workers_listen(struct server *s, const struct nt_listener_set *set)
 {
-	int rc = nt_acceptor_start(&s->acceptor);
+	struct nt_latch *l = nt_latch_new((unsigned)s->n_workers);
+	bool ok = l != NULL;
 
-	if (rc < 0)
-		nt_log(NT_LOG_ERR, -rc, "cannot start the acceptor");
-	return rc;
+	for (size_t i = 0; l && i < s->n_workers; i++)
+		if (!s->workers[i]->started ||
+		    nt_worker_post_listen(s->workers[i], set, l) < 0) {
+			nt_log_errx("worker %zu: out of memory: its listeners "
+			            "stay as they were",
+			            i);
+			nt_latch_done(l);
+			ok = false;
+		}
+	return nt_latch_wait(l, SYNC_WAIT_MS) && ok;
 }
 
 /* wait until every worker has handled what was posted to it so far */
@@ -416,16 +430,12 @@ static void status_refresh(struct server *s)
 	nt_sd_status(text);
 }
 
-/* the first thread whose heartbeat did not move since the last ping, as
- * "worker N" or "the acceptor", or NULL when all did */
+/* the first worker whose heartbeat did not move since the last ping, as
+ * "worker N", or NULL when all did */
 static const char *watchdog_laggard(struct server *s, char *buf, size_t size)
 {
-	uint64_t hb = atomic_load(&s->acceptor.heartbeat);
-
-	if (hb == s->beats[0])
-		return "the acceptor";
 	for (size_t i = 0; i < s->n_workers; i++)
-		if (atomic_load(&s->workers[i]->heartbeat) == s->beats[i + 1]) {
+		if (atomic_load(&s->workers[i]->heartbeat) == s->beats[i]) {
 			snprintf(buf, size, "worker %zu", i);
 			return buf;
 		}
@@ -434,9 +444,8 @@ static const char *watchdog_laggard(struct server *s, char *buf, size_t size)
 
 static void watchdog_snapshot(struct server *s)
 {
-	s->beats[0] = atomic_load(&s->acceptor.heartbeat);
 	for (size_t i = 0; i < s->n_workers; i++)
-		s->beats[i + 1] = atomic_load(&s->workers[i]->heartbeat);
+		s->beats[i] = atomic_load(&s->workers[i]->heartbeat);
 }
 
 /*
@@ -546,7 +555,9 @@ static void stop_listeners(struct server *s, bool handover)
 	struct nt_listener_set *set = NULL;
 
 	if (s->acceptor_ready) {
-		nt_acceptor_stop(&s->acceptor);
+		if (!workers_listen(s, NULL))
+			nt_log_warnx("not every worker stopped accepting in "
+			             "time");
 		set = nt_acceptor_take_set(&s->acceptor);
 	}
 	s->set = NULL;
@@ -700,19 +711,15 @@ static void reload_forget(char **removed, bool done)
 	free(removed);
 }
 
-/* give the acceptor and every worker the new set and config; wait */
+/* give every worker the new config and set, wait, then let the acceptor
+ * switch sets (closing the removed listeners) and limits */
 static bool reload_apply(struct server *s, struct nt_config *cfg,
                          struct nt_listener_set *set, unsigned max_conns)
 {
-	struct nt_latch *latch = nt_latch_new((unsigned)s->n_workers + 1);
+	struct nt_latch *latch = nt_latch_new((unsigned)s->n_workers);
 
-	if (nt_acceptor_update(&s->acceptor, set, max_conns, cfg->limits.per_ip,
-	                       latch) < 0) {
-		for (size_t i = 0; i <= s->n_workers; i++)
-			nt_latch_done(latch);
-		nt_latch_wait(latch, 0);
+	if (!latch)
 		return false;
-	}
 	for (size_t i = 0; i < s->n_workers; i++)
 		if (nt_worker_post_config(s->workers[i], cfg, latch) < 0) {
 			nt_log_errx("worker %zu: out of memory: it keeps the "
@@ -720,20 +727,22 @@ static bool reload_apply(struct server *s, struct nt_config *cfg,
 			            i);
 			nt_latch_done(latch);
 		}
-	if (!nt_latch_wait(latch, SYNC_WAIT_MS))
-		nt_log_warnx("reload: some threads took over %d ms to apply "
+	bool in_time = nt_latch_wait(latch, SYNC_WAIT_MS);
+	if (!workers_listen(s, set) || !in_time)
+		nt_log_warnx("reload: some workers took over %d ms to apply "
 		             "it",
 		             SYNC_WAIT_MS);
+	nt_acceptor_update(&s->acceptor, set, max_conns, cfg->limits.per_ip);
 	return true;
 }
 
 /*
  * SIGHUP: validate the new file; on any error keep everything as it is.
  * Otherwise open the listeners it adds (a failure also keeps everything),
- * then let the acceptor switch sets (closing removed listeners) and every
- * worker switch config (re-resolving its connections' listeners, so
- * unchanged listeners keep their connections and new timeouts and limits
- * apply to them).
+ * then let every worker switch config (re-resolving its connections'
+ * listeners, so unchanged listeners keep their connections and new
+ * timeouts and limits apply to them) and accept on the new set, and close
+ * the removed listeners.
  */
 static void reload(struct server *s, const struct options *o)
 {
@@ -929,8 +938,11 @@ static int start(struct server *s)
 	if (start_threads(s) < 0)
 		goto out;
 	adopt_clients(s, &fds);
-	if (start_acceptor(s) < 0)
+	/* only now, so that no new client can take a kept client's nick */
+	if (!workers_listen(s, s->set)) {
+		nt_log_errx("the workers could not start accepting");
 		goto out;
+	}
 	log_from_systemd(s);
 	status = EXIT_OK;
 out:
@@ -981,8 +993,6 @@ int main(int argc, char **argv)
 		nt_logc(NT_LOG_INFO, &ctx, "stopped");
 	} else {
 		/* start-up failed part way: stop whatever did start */
-		if (s.acceptor_ready)
-			nt_acceptor_stop(&s.acceptor);
 		post_all(&s, NT_MSG_STOP);
 		for (size_t i = 0; i < s.n_inited; i++)
 			nt_worker_join(s.workers[i]);

@@ -1,7 +1,9 @@
 /*
- * Counters. Each is written by one thread only (its worker, or the
- * acceptor) with relaxed atomics, so the hot path pays no lock and no
- * locked instruction; anyone may read them and sum them on demand.
+ * Counters. A worker's are written by that worker only, with relaxed
+ * atomics, so the hot path pays no lock and no locked instruction; the
+ * acceptor's are written by every worker that accepts, so they take a
+ * locked add (NT_STAT_ADD_SHARED). Anyone may read them and sum them on
+ * demand.
  */
 #ifndef NT_STATS_H
 #define NT_STATS_H
@@ -17,6 +19,9 @@ typedef atomic_uint_fast64_t nt_counter;
 	atomic_store_explicit(                                                 \
 	    &(ctr), atomic_load_explicit(&(ctr), memory_order_relaxed) + (n),  \
 	    memory_order_relaxed)
+/* any number of writers */
+#define NT_STAT_ADD_SHARED(ctr, n)                                             \
+	atomic_fetch_add_explicit(&(ctr), (n), memory_order_relaxed)
 #define NT_STAT_GET(ctr) atomic_load_explicit(&(ctr), memory_order_relaxed)
 
 struct nt_worker_stats {

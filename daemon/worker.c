@@ -6,6 +6,7 @@
  * connections that were closed: the one safe point for freeing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@ int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
 	w->acceptor = acceptor;
 	w->hub = hub;
 	w->epfd = w->evfd = -1;
+	for (size_t i = 0; i < NT_LISTENERS_MAX; i++)
+		w->lsn[i].fd = -1;
 	pthread_mutex_init(&w->lock, NULL);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd < 0)
@@ -98,6 +101,40 @@ int nt_worker_post_config(struct nt_worker *w, struct nt_config *cfg,
 	m->type = NT_MSG_CONFIG;
 	m->u.config.cfg = nt_config_ref(cfg);
 	m->u.config.latch = latch;
+	nt_worker_post(w, m);
+	return 0;
+}
+
+int nt_worker_post_listen(struct nt_worker *w,
+                          const struct nt_listener_set *set,
+                          struct nt_latch *latch)
+{
+	size_t n = set ? set->n : 0, k = 0;
+	struct nt_msg *m = calloc(1, sizeof(*m));
+	struct nt_wlisten *l = calloc(n ? n : 1, sizeof(*l));
+
+	if (!m || !l) {
+		free(m);
+		free(l);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int fd = fcntl(set->l[i]->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			nt_log_warn("worker %u: cannot accept on listener "
+			            "\"%s\"",
+			            w->id, set->lc[i]->name);
+			continue;
+		}
+		l[k].fd = fd;
+		l[k].tcp = set->l[i]->family != NT_FAMILY_UNIX;
+		l[k++].lc = set->lc[i];
+	}
+	m->type = NT_MSG_LISTEN;
+	m->u.listen.l = l;
+	m->u.listen.n = k;
+	m->u.listen.cfg = set ? nt_config_ref(set->cfg) : NULL;
+	m->u.listen.latch = latch;
 	nt_worker_post(w, m);
 	return 0;
 }
@@ -222,9 +259,11 @@ static int worker_timeout(struct nt_worker *w)
 {
 	if (w->flush_list || w->close_list)
 		return 0;
-	if (!w->heap_len)
+	uint64_t d = w->heap_len ? w->heap[0]->deadline : UINT64_MAX;
+	if (w->lsn_resume && w->lsn_resume < d)
+		d = w->lsn_resume;
+	if (d == UINT64_MAX)
 		return TICK_MS;
-	uint64_t d = w->heap[0]->deadline;
 	if (d <= w->now)
 		return 0;
 	return (int)NT_MIN(d - w->now, (uint64_t)TICK_MS);
@@ -340,36 +379,123 @@ static void worker_free_closed(struct nt_worker *w)
 	}
 }
 
+/* ---- listeners ---- */
+
+static bool worker_is_lsn(const struct nt_worker *w, const void *p)
+{
+	uintptr_t a = (uintptr_t)p, lo = (uintptr_t)w->lsn;
+
+	return a >= lo && a < lo + sizeof(w->lsn);
+}
+
+static void worker_lsn_watch(struct nt_worker *w, bool on)
+{
+	for (size_t i = 0; i < w->n_lsn; i++) {
+		struct nt_wlisten *l = &w->lsn[i];
+		/* EPOLLEXCLUSIVE: a new client wakes one waiting worker */
+		struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+		                        .data.ptr = l};
+		if (!on)
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+		else if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &e) < 0)
+			nt_log_warn("worker %u: cannot accept on listener "
+			            "\"%s\"",
+			            w->id, l->lc->name);
+	}
+	w->lsn_watched = on;
+}
+
+/* stop accepting: out of the epoll set, and the duplicates closed */
+static void worker_lsn_drop(struct nt_worker *w)
+{
+	if (w->lsn_watched)
+		worker_lsn_watch(w, false);
+	for (size_t i = 0; i < w->n_lsn; i++) {
+		close(w->lsn[i].fd);
+		w->lsn[i].fd = -1;
+		w->lsn[i].lc = NULL;
+	}
+	w->n_lsn = 0;
+	w->lsn_resume = 0;
+	nt_config_unref(w->lsn_cfg);
+	w->lsn_cfg = NULL;
+}
+
+static void worker_listen(struct nt_worker *w, struct nt_msg *m)
+{
+	worker_lsn_drop(w);
+	memcpy(w->lsn, m->u.listen.l, m->u.listen.n * sizeof(*w->lsn));
+	w->n_lsn = m->u.listen.n;
+	w->lsn_cfg = m->u.listen.cfg;
+	free(m->u.listen.l);
+	if (w->draining || w->stopping)
+		worker_lsn_drop(w);
+	else
+		worker_lsn_watch(w, true);
+	nt_latch_done(m->u.listen.latch);
+}
+
+static void worker_accept(struct nt_worker *w, struct nt_wlisten *l)
+{
+	/* an event from before a change of listeners or a rest: none now */
+	if (l->fd < 0 || !w->lsn_watched)
+		return;
+	uint64_t until = nt_acceptor_accept(w->acceptor, w, l);
+	if (until) {
+		worker_lsn_watch(w, false);
+		w->lsn_resume = until;
+	}
+}
+
+static void worker_lsn_resume(struct nt_worker *w)
+{
+	if (w->lsn_resume && w->now >= w->lsn_resume) {
+		w->lsn_resume = 0;
+		worker_lsn_watch(w, true);
+	}
+}
+
 /* ---- messages ---- */
 
-static void worker_refuse_conn(struct nt_worker *w, struct nt_msg *m)
+static void worker_refuse(struct nt_worker *w, int fd,
+                          const struct nt_peer *peer,
+                          struct nt_conn_restore *restore)
 {
-	close(m->u.conn.fd);
-	nt_conn_restore_free(m->u.conn.restore);
+	close(fd);
+	nt_conn_restore_free(restore);
 	atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
-	nt_acceptor_release(w->acceptor, &m->u.conn.peer);
+	nt_acceptor_release(w->acceptor, peer);
+}
+
+void nt_worker_take(struct nt_worker *w, int fd,
+                    const struct nt_listener_conf *lc,
+                    const struct nt_config *cfg, const struct nt_peer *peer,
+                    struct nt_conn_restore *restore)
+{
+	if (w->draining || w->stopping) {
+		/* a stored client stays stored for the next natterd */
+		if (restore) {
+			nt_sd_client_release(restore->store);
+			restore->store = NULL;
+		}
+		worker_refuse(w, fd, peer, restore);
+	} else if (!nt_conn_new(w, fd, lc, cfg, peer, restore)) {
+		nt_log_warn("worker %u: cannot take a connection", w->id);
+		/* restore was freed by nt_conn_new */
+		worker_refuse(w, fd, peer, NULL);
+	}
 }
 
 static void worker_new_conn(struct nt_worker *w, struct nt_msg *m)
 {
-	if (w->draining || w->stopping) {
-		/* a stored client stays stored for the next natterd */
-		if (m->u.conn.restore) {
-			nt_sd_client_release(m->u.conn.restore->store);
-			m->u.conn.restore->store = NULL;
-		}
-		worker_refuse_conn(w, m);
-	} else if (!nt_conn_new(w, m->u.conn.fd, m->u.conn.lc, m->u.conn.cfg,
-	                        &m->u.conn.peer, m->u.conn.restore)) {
-		nt_log_warn("worker %u: cannot take a connection", w->id);
-		m->u.conn.restore = NULL; /* freed by nt_conn_new */
-		worker_refuse_conn(w, m);
-	}
+	nt_worker_take(w, m->u.conn.fd, m->u.conn.lc, m->u.conn.cfg,
+	               &m->u.conn.peer, m->u.conn.restore);
 	nt_config_unref(m->u.conn.cfg);
 }
 
 static void worker_drain(struct nt_worker *w)
 {
+	worker_lsn_drop(w);
 	w->draining = true;
 	for (struct nt_conn *c = w->conns; c; c = c->next)
 		nt_conn_shutdown(c);
@@ -377,6 +503,7 @@ static void worker_drain(struct nt_worker *w)
 
 static void worker_handover(struct nt_worker *w)
 {
+	worker_lsn_drop(w);
 	w->draining = true;
 	for (struct nt_conn *c = w->conns; c; c = c->next)
 		if (c->store)
@@ -387,6 +514,7 @@ static void worker_handover(struct nt_worker *w)
 
 static void worker_stop(struct nt_worker *w)
 {
+	worker_lsn_drop(w);
 	w->stopping = true;
 	for (struct nt_conn *c = w->conns; c; c = c->next)
 		nt_conn_close(c, "server stopped");
@@ -435,6 +563,9 @@ static void worker_handle_queue(struct nt_worker *w)
 		case NT_MSG_CONFIG:
 			worker_reconfigure(w, m);
 			break;
+		case NT_MSG_LISTEN:
+			worker_listen(w, m);
+			break;
 		case NT_MSG_STOP:
 			worker_stop(w);
 			break;
@@ -455,6 +586,8 @@ static void worker_turn(struct nt_worker *w, struct epoll_event *ev, int n)
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.ptr == &queue_tag)
 			worker_handle_queue(w);
+		else if (worker_is_lsn(w, ev[i].data.ptr))
+			worker_accept(w, ev[i].data.ptr);
 		else
 			nt_conn_on_events(ev[i].data.ptr, ev[i].events);
 	}
@@ -485,6 +618,7 @@ static void *worker_main(void *arg)
 			break;
 		}
 		w->now = nt_now_ms();
+		worker_lsn_resume(w);
 		worker_turn(w, ev, n < 0 ? 0 : n);
 	}
 	worker_stop(w);
@@ -530,6 +664,12 @@ void nt_worker_destroy(struct nt_worker *w)
 		} else if (m->type == NT_MSG_CONFIG) {
 			nt_config_unref(m->u.config.cfg);
 			nt_latch_done(m->u.config.latch);
+		} else if (m->type == NT_MSG_LISTEN) {
+			for (size_t i = 0; i < m->u.listen.n; i++)
+				close(m->u.listen.l[i].fd);
+			free(m->u.listen.l);
+			nt_config_unref(m->u.listen.cfg);
+			nt_latch_done(m->u.listen.latch);
 		} else if (m->type == NT_MSG_CALL &&
 		           m->u.call.fn == worker_barrier) {
 			nt_latch_done(m->u.call.arg);
@@ -537,6 +677,8 @@ void nt_worker_destroy(struct nt_worker *w)
 		free(m);
 	}
 	w->queue_head = w->queue_tail = NULL;
+	if (w->epfd >= 0)
+		worker_lsn_drop(w);
 	nt_chat_worker_free(w->chat);
 	w->chat = NULL;
 	for (uint32_t i = 0; i < w->pool_len; i++)

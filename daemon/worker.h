@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "listener.h"
 #include "stats.h"
 #include "util.h"
 
@@ -31,6 +32,16 @@ enum nt_msg_type {
 	NT_MSG_CALL,     /* run u.call.fn(worker, u.call.arg) on the worker */
 	NT_MSG_CHAT,     /* a chat line for local sessions: u.chat */
 	NT_MSG_CONFIG,   /* a reloaded configuration: u.config */
+	NT_MSG_LISTEN,   /* accept on these listeners from now on: u.listen */
+};
+
+/* a listener as a worker watches it: the worker's own duplicate of the
+ * socket, which it alone closes, so no other thread's change to the set
+ * can leave a stale fd in its epoll */
+struct nt_wlisten {
+	int fd;                            /* -1: a free slot */
+	bool tcp;                          /* TCP_NODELAY on what it accepts */
+	const struct nt_listener_conf *lc; /* in the worker's lsn_cfg */
 };
 
 struct nt_msg {
@@ -48,6 +59,13 @@ struct nt_msg {
 			struct nt_config *cfg; /* a reference, for the worker */
 			struct nt_latch *latch; /* done once applied */
 		} config;
+		struct {
+			struct nt_wlisten *l; /* malloc'd, fds owned */
+			size_t n;             /* 0: stop accepting */
+			struct nt_config
+			    *cfg; /* a reference; every lc is in it */
+			struct nt_latch *latch; /* done once applied */
+		} listen;
 		struct {
 			void (*fn)(struct nt_worker *w, void *arg);
 			void *arg;
@@ -101,6 +119,13 @@ struct nt_worker {
 	void **rings[NT_RING_CLASSES];
 	uint32_t rings_len[NT_RING_CLASSES], rings_cap[NT_RING_CLASSES];
 	size_t rings_bytes; /* in all classes; at most NT_RING_SPARE_BYTES */
+	/* the listeners it accepts on (EPOLLEXCLUSIVE), in fixed slots so
+	 * that an event still pending for a slot finds a valid one */
+	struct nt_wlisten lsn[NT_LISTENERS_MAX];
+	size_t n_lsn;
+	struct nt_config *lsn_cfg; /* a reference, for lsn[].lc */
+	bool lsn_watched;          /* lsn[] are in the epoll set */
+	uint64_t lsn_resume;       /* out of fds: rest until then (ms), or 0 */
 
 	/* read by other threads */
 	atomic_uint load; /* connections posted and not yet closed */
@@ -121,13 +146,23 @@ int nt_worker_post_type(struct nt_worker *w, enum nt_msg_type type);
 /* Switch to cfg (a reference is taken); latch done once applied. */
 int nt_worker_post_config(struct nt_worker *w, struct nt_config *cfg,
                           struct nt_latch *latch);
+/* Accept on the listeners of set from now on (NULL: on none); the worker
+ * gets its own duplicates. latch done once applied. */
+int nt_worker_post_listen(struct nt_worker *w,
+                          const struct nt_listener_set *set,
+                          struct nt_latch *latch);
 /* latch done once the worker has handled everything posted before. */
 int nt_worker_post_barrier(struct nt_worker *w, struct nt_latch *latch);
 void nt_worker_join(struct nt_worker *w);
 /* Frees what init made; the thread must have ended (or never started). */
 void nt_worker_destroy(struct nt_worker *w);
 
-/* --- for conn.c, on the worker's own thread --- */
+/* --- for the acceptor and conn.c, on the worker's own thread --- */
+/* serve fd (an admitted connection, counted in w->load) */
+void nt_worker_take(struct nt_worker *w, int fd,
+                    const struct nt_listener_conf *lc,
+                    const struct nt_config *cfg, const struct nt_peer *peer,
+                    struct nt_conn_restore *restore);
 void nt_worker_want_flush(struct nt_worker *w, struct nt_conn *c);
 void nt_worker_closing(struct nt_worker *w, struct nt_conn *c);
 void nt_worker_timer_update(struct nt_worker *w, struct nt_conn *c);

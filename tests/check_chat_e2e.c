@@ -780,7 +780,7 @@ END_TEST
 
 /*
  * Private messages between clients on different workers: with four
- * workers and every client kept connected, the acceptor's least-loaded
+ * workers and every client kept connected, the least-loaded
  * choice spreads eight consecutive clients over all of them, so most pairs
  * below cross workers.
  */

@@ -119,7 +119,7 @@ START_TEST(test_ipv4_port0)
 	ck_assert_int_eq(bound_port(&l), ntohs(sin.sin_port));
 	ck_assert_int_eq(((struct sockaddr_in *)&l.addr)->sin_addr.s_addr,
 	                 htonl(INADDR_LOOPBACK));
-	/* the acceptor needs a non-blocking fd that no child inherits */
+	/* the workers need a non-blocking fd that no child inherits */
 	ck_assert(fcntl(l.fd, F_GETFL) & O_NONBLOCK);
 	ck_assert(fcntl(l.fd, F_GETFD) & FD_CLOEXEC);
 
