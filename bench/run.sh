@@ -404,15 +404,6 @@ sched_ns() {
 	cat /proc/"$1"/task/*/schedstat 2>/dev/null |
 		awk -v f="$2" '{ t += $f } END { printf "%.0f\n", t }'
 }
-# acceptor_ns PID: time on a core of natterd's acceptor thread, in ns
-acceptor_ns() {
-	local t
-	for t in /proc/"$1"/task/*; do
-		if [ "$(cat "$t/comm" 2>/dev/null)" = natterd-accept ]; then
-			awk '{ print $1 }' "$t/schedstat"
-		fi
-	done | awk '{ t += $1 } END { printf "%.0f\n", t }'
-}
 SCHED_ECHO=(echo -c 1000 -D 1 -s 64 -T 1 -t 5 -W 1)
 SCHED_CHURN=(churn -P 32 --sources 40 -t 5 -W 1)
 sched_run() { # NAME SERVER MODE ARGS...
@@ -423,10 +414,9 @@ sched_run() { # NAME SERVER MODE ARGS...
 	# echo counts messages (all of them, as the CPU time is for all)
 	[ "$mode" = echo ] && unit=msgs count_key=total_msgs
 	start_server "$srv"
-	local s_run0 s_wait0 a_run0 s_run1 s_wait1 a_run1 b_run b_wait nbp line
+	local s_run0 s_wait0 s_run1 s_wait1 b_run b_wait nbp line
 	s_run0=$(sched_ns "$srv_pid" 1)
 	s_wait0=$(sched_ns "$srv_pid" 2)
-	a_run0=$(acceptor_ns "$srv_pid")
 	"$nb" "$mode" -p "$port" "$@" -q >"$work/nb.out" 2>"$work/nb.err" &
 	nbp=$!
 	# natter-bench's own counters, read just before its window ends
@@ -436,11 +426,10 @@ sched_run() { # NAME SERVER MODE ARGS...
 	wait "$nbp" || true
 	s_run1=$(sched_ns "$srv_pid" 1)
 	s_wait1=$(sched_ns "$srv_pid" 2)
-	a_run1=$(acceptor_ns "$srv_pid")
 	line=$(grep '^RESULT' "$work/nb.out" || true)
 	stop_server
 	echo "sched name=$name server=$srv srv_run=$((s_run1 - s_run0))" \
-		"srv_wait=$((s_wait1 - s_wait0)) acc_run=$((a_run1 - a_run0))" \
+		"srv_wait=$((s_wait1 - s_wait0))" \
 		"nb_run=$b_run nb_wait=$b_wait" \
 		"p99=$(result_key "$line" p99_us)" \
 		"rate=$(result_key "$line" "$unit"_per_s)" \
@@ -670,19 +659,18 @@ report() {
 		echo "\`natter-bench ${SCHED_CHURN[*]}\`; from"
 		echo "/proc/PID/task/*/schedstat, summed over each process's threads:"
 		echo "time on a core and time runnable but waiting for one, for the"
-		echo "server (natterd's acceptor thread also on its own) and for"
+		echo "server and for"
 		echo "natter-bench (its figures end half a second before its window"
 		echo "does). µs per unit is the server's time on a core per message"
 		echo "(echo) or per connection (churn), warm-up included."
 		echo
-		echo "| scenario | server | rate /s | p99 µs | server on a core, s | of it the acceptor, s | server waiting, s | natter-bench on a core, s | natter-bench waiting, s | server µs per unit |"
-		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+		echo "| scenario | server | rate /s | p99 µs | server on a core, s | server waiting, s | natter-bench on a core, s | natter-bench waiting, s | server µs per unit |"
+		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 		awk "$kv_awk"'$1 == "sched" {
 			kv()
-			acc = f["server"] == "refecho" ? "-" : sprintf("%.2f", f["acc_run"] / 1e9)
-			printf "| %s | %s | %s | %s | %.2f | %s | %.2f | %.2f | %.2f | %.1f |\n",
+			printf "| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.1f |\n",
 				f["name"], f["server"], f["rate"], f["p99"],
-				f["srv_run"] / 1e9, acc, f["srv_wait"] / 1e9,
+				f["srv_run"] / 1e9, f["srv_wait"] / 1e9,
 				f["nb_run"] / 1e9, f["nb_wait"] / 1e9,
 				f["count"] ? f["srv_run"] / 1e3 / f["count"] : 0
 		}' "$counts"
