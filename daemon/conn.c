@@ -494,6 +494,33 @@ static void conn_discard(struct nt_conn *c)
 	}
 }
 
+/* a write other than EAGAIN or EINTR failed: errno says why */
+static void conn_write_failed(struct nt_conn *c)
+{
+	nt_conn_close(c, errno == EPIPE || errno == ECONNRESET
+	                     ? "connection reset by peer"
+	                     : "write error");
+}
+
+ssize_t nt_conn_write_now(struct nt_conn *c, const void *data, size_t len)
+{
+	if (c->out.count || c->closing || c->lingering || !len)
+		return 0;
+	for (;;) {
+		ssize_t w = write(c->fd, data, len);
+		if (w >= 0) {
+			NT_STAT_ADD(c->w->stats.bytes_out, (uint64_t)w);
+			return w;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		if (errno != EINTR) {
+			conn_write_failed(c);
+			return -1;
+		}
+	}
+}
+
 void nt_conn_flush(struct nt_conn *c)
 {
 	struct nt_outq *q = &c->out;
@@ -508,9 +535,7 @@ void nt_conn_flush(struct nt_conn *c)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			nt_conn_close(c, errno == EPIPE || errno == ECONNRESET
-			                     ? "connection reset by peer"
-			                     : "write error");
+			conn_write_failed(c);
 			return;
 		}
 		NT_STAT_ADD(c->w->stats.bytes_out, (uint64_t)w);

@@ -149,6 +149,14 @@ ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len);
  * -EPIPE once the connection is closing or lingering, -ENOMEM.
  */
 int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len);
+/*
+ * Write data straight to the socket when nothing is queued ahead of it, so
+ * a reply that fits the socket never touches the output queue: how many
+ * bytes went out (0 when something is queued, the socket is full or the
+ * connection is ending; the caller queues the rest), or -1 when the write
+ * failed and the connection is closed.
+ */
+ssize_t nt_conn_write_now(struct nt_conn *c, const void *data, size_t len);
 /* Queue a copy of a short server reply. */
 int nt_conn_send_copy(struct nt_conn *c, const void *data, size_t len);
 static inline size_t nt_conn_queued(const struct nt_conn *c)

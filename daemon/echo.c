@@ -1,8 +1,9 @@
 /*
- * Echo, binary safe and zero-copy: bytes are read into a pooled buffer and
- * that same buffer is queued for sending. A client that does not read its
- * echoes stops being read once max_output bytes wait for it, which is TCP
- * back-pressure instead of server memory.
+ * Echo, binary safe: bytes are read into a pooled buffer and written
+ * straight back when nothing waits ahead of them; whatever the socket does
+ * not take at once is queued from that same buffer, without a copy. A
+ * client that does not read its echoes stops being read once max_output
+ * bytes wait for it, which is TCP back-pressure instead of server memory.
  */
 #include <errno.h>
 
@@ -28,7 +29,16 @@ static void echo_readable(struct nt_conn *c)
 	ssize_t n = nt_conn_read(c, b->data + b->len, b->cap - b->len);
 	if (n <= 0)
 		return;
-	if (nt_conn_send(c, b, b->len, (size_t)n) < 0) {
+	ssize_t sent = nt_conn_write_now(c, b->data + b->len, (size_t)n);
+	if (sent < 0)
+		return;
+	if (sent == n) {
+		/* all out and nothing queued: the buffer is ours alone */
+		nt_worker_buf_put(c->w, b);
+		c->in = NULL;
+		return;
+	}
+	if (nt_conn_send(c, b, b->len + (size_t)sent, (size_t)(n - sent)) < 0) {
 		nt_conn_close(c, "out of memory");
 		return;
 	}
