@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -890,7 +891,13 @@ static unsigned resolve_workers(const struct nt_config *cfg)
 {
 	if (cfg->workers)
 		return cfg->workers;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	/* the CPUs we may run on (taskset, systemd's CPUAffinity=, a
+	 * container's cpuset), not every CPU the machine has: a worker per
+	 * CPU we cannot use only waits for a core */
+	cpu_set_t set;
+	long n = sched_getaffinity(0, sizeof(set), &set) == 0
+	             ? CPU_COUNT(&set)
+	             : sysconf(_SC_NPROCESSORS_ONLN);
 	return n < 1 ? 1 : (n > NT_MAX_WORKERS ? NT_MAX_WORKERS : (unsigned)n);
 }
 

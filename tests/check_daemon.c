@@ -4,9 +4,11 @@
  * file descriptors, signals and shutdown, binding and socket files.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -764,6 +766,67 @@ START_TEST(test_log_level)
 }
 END_TEST
 
+/* ---- worker threads ----------------------------------------------------- */
+
+/* natterd's worker threads (named natterd-wN), counted from /proc */
+static int count_workers(pid_t pid)
+{
+	char path[64], comm[32];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *dir = opendir(path);
+	ck_assert_msg(dir != NULL, "%s: %s", path, strerror(errno));
+	for (struct dirent *e; (e = readdir(dir));) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid,
+		         e->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue; /* a thread that just ended */
+		if (fgets(comm, sizeof(comm), f) &&
+		    strncmp(comm, "natterd-w", 9) == 0)
+			n++;
+		fclose(f);
+	}
+	closedir(dir);
+	return n;
+}
+
+/*
+ * workers = 0 is one worker per CPU natterd may run on: started with an
+ * affinity of one CPU (which it inherits from us) it runs one worker,
+ * started with ours it runs one per CPU in our set.
+ */
+START_TEST(test_workers_follow_affinity)
+{
+	cpu_set_t all, one;
+
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(all), &all), 0);
+	int n_all = CPU_COUNT(&all);
+	CPU_ZERO(&one);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &all)) {
+			CPU_SET(cpu, &one);
+			break;
+		}
+
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+	nt_daemon_start(&d, NULL, "workers = 0;\n" ECHO_LISTENER);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(all), &all), 0);
+	ck_assert_int_eq(count_workers(d.pid), 1);
+	int fd = connect_served(&d, "echo", 5000);
+	close(fd);
+	stop_ok(&d);
+	nt_daemon_cleanup(&d);
+
+	nt_daemon_start(&d, NULL, "workers = 0;\n" ECHO_LISTENER);
+	ck_assert_int_eq(count_workers(d.pid), n_all > 256 ? 256 : n_all);
+	stop_ok(&d);
+}
+END_TEST
+
 Suite *daemon_suite(void);
 
 Suite *daemon_suite(void)
@@ -813,6 +876,12 @@ Suite *daemon_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_log_level);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("workers");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_workers_follow_affinity);
 	suite_add_tcase(s, tc);
 	return s;
 }
