@@ -62,6 +62,9 @@ results=$work/results
 : >"$results"
 srv_pid=
 fit=0
+# a -pinned scenario runs the server on CPU 0 and natter-bench on CPU 1
+srv_wrap=()
+nb_wrap=()
 
 stop_server() {
 	[ -n "$srv_pid" ] || return 0
@@ -167,7 +170,7 @@ start_server() {
 		natterd-echo-w1) natterd_conf echo 20000 1 ;;
 		*) natterd_conf "${1#natterd-}" 20000 ;;
 		esac
-		launch_natterd
+		launch_natterd "${srv_wrap[@]}"
 		;;
 	natterd-hold)
 		# as many clients as the fd limit lets in: natterd says how
@@ -177,7 +180,7 @@ start_server() {
 		fit=$(grep -m1 -oE 'accept at most [0-9]+' "$log" | grep -oE '[0-9]+$')
 		;;
 	refecho)
-		launch_refecho
+		launch_refecho "${srv_wrap[@]}"
 		;;
 	socat)
 		port=$(free_port)
@@ -235,6 +238,10 @@ EOF
 run() {
 	local scen=$1 srv=$2 line
 	shift 2
+	case $scen in
+	*-pinned) srv_wrap=(taskset -c 0) nb_wrap=(taskset -c 1) ;;
+	*) srv_wrap=() nb_wrap=() ;;
+	esac
 	start_server "$srv"
 	local args=("$@")
 	args=("${args[@]//@PORT@/$port}")
@@ -246,7 +253,8 @@ run() {
 	esac
 	args=("${args[@]//@FIT@/$fit}")
 	echo "bench: $scen $srv: natter-bench ${args[*]}" >&2
-	line=$("$nb" "${args[@]}" -q 2>"$work/nb.err" | grep '^RESULT' || true)
+	line=$("${nb_wrap[@]}" "$nb" "${args[@]}" -q 2>"$work/nb.err" |
+		grep '^RESULT' || true)
 	stop_server
 	if [ -z "$line" ]; then
 		echo "bench: $scen $srv: no RESULT line" >&2
@@ -290,6 +298,13 @@ scenario echo-50x8 "natterd-echo natterd-echo-w1 refecho socat ncat-echo" \
 	echo -p @PORT@ -c 50 -D 8 -s 64 -T 1 "${T[@]}"
 scenario echo-1000x1 "natterd-echo natterd-echo-w1 refecho socat ncat-echo" \
 	echo -p @PORT@ -c 1000 -D 1 -s 64 -T 1 "${T[@]}"
+# the same with a core for the server and one for the load generator
+if [ "$ncpu" -ge 2 ]; then
+	scenario echo-50x8-pinned "natterd-echo refecho" \
+		echo -p @PORT@ -c 50 -D 8 -s 64 -T 1 "${T[@]}"
+	scenario echo-1000x1-pinned "natterd-echo refecho" \
+		echo -p @PORT@ -c 1000 -D 1 -s 64 -T 1 "${T[@]}"
+fi
 scenario chat-fanout-50 "natterd-chat ncat-chat ngircd" \
 	chat -p @PORT@ -c 50 -k 4 --window 16 "${T[@]}" --proto @PROTO@
 scenario chat-fanout-200 "natterd-chat ncat-chat ngircd" \
@@ -503,6 +518,9 @@ report() {
 	echo "(natterd-echo-w1), the setting for a machine one of whose cores"
 	echo "belongs to something else, as it does here: natter-bench runs on"
 	echo "the same machine, so server and load generator share the cores."
+	echo "The -pinned scenarios give each its own: the server runs under"
+	echo "\`taskset -c 0\` (so natterd's \`workers = 0\` means one worker, the"
+	echo "one CPU it may use) and natter-bench under \`taskset -c 1\`."
 	echo "ncat -e starts one /bin/cat per client and here ran only 120 to"
 	echo "260 of them at once: in echo-1000x1 the other clients never get"
 	echo "an answer, which natter-bench counts as errors. Each figure is the"
@@ -541,12 +559,13 @@ report() {
 				"$(ratio "$(median "$s" natterd-echo p99_us)" \
 					"$(median "$s" refecho p99_us)")" \
 				"(target <= 1.2)."
-			echo "With one worker (natterd-echo-w1): msgs/s" \
-				"$(ratio "$(median "$s" natterd-echo-w1 msgs_per_s)" \
-					"$(median "$s" refecho msgs_per_s)")," \
-				"p99" \
-				"$(ratio "$(median "$s" natterd-echo-w1 p99_us)" \
-					"$(median "$s" refecho p99_us)")."
+			servers_of "$s" | grep -qx natterd-echo-w1 &&
+				echo "With one worker (natterd-echo-w1): msgs/s" \
+					"$(ratio "$(median "$s" natterd-echo-w1 msgs_per_s)" \
+						"$(median "$s" refecho msgs_per_s)")," \
+					"p99" \
+					"$(ratio "$(median "$s" natterd-echo-w1 p99_us)" \
+						"$(median "$s" refecho p99_us)")."
 			;;
 		chat-*)
 			echo "| server | deliveries/s | p50 µs | p99 µs | max µs | lost | reordered | errors |"
