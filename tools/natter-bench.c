@@ -15,12 +15,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -718,6 +720,8 @@ static struct step steps[STEPS_MAX];
 static int n_steps;
 static const char *send_fmt = "%t\r\n";
 
+struct chat_thr;
+
 struct cclient {
 	int fd;
 	int idx;
@@ -730,26 +734,55 @@ struct cclient {
 	bool in_skip; /* discarding an over-long line */
 	char *out;
 	size_t out_len, out_cap;
-	int64_t *last; /* per sender: the last seq seen */
+	int64_t *last;      /* per sender: the last seq seen */
+	struct chat_thr *t; /* the thread that reads it */
 };
 
+/*
+ * A sender's lines. Its thread (the first) alone writes sent, acked and
+ * next_at; the receivers, on any thread, only count a line's pending
+ * deliveries down.
+ */
 struct sender {
-	uint64_t sent;
-	uint64_t acked;
-	uint32_t *pending; /* window ring: receivers still to get it */
-	uint64_t next_at;  /* rate mode: when the next line is due */
-	bool stopped;
+	_Atomic uint64_t sent;
+	_Atomic uint64_t acked;
+	_Atomic uint32_t *pending; /* window ring: receivers still to get it */
+	uint64_t next_at;          /* rate mode: when the next line is due */
+};
+
+/*
+ * A receiving thread: its own epoll over its share of the clients, and its
+ * own counts, which only it writes; the first thread, which also sends,
+ * reads the others' received and reordered to know when all has come.
+ */
+struct chat_thr {
+	pthread_t tid;
+	int ep;
+	char *buf;
+	size_t cap;
+	uint64_t deliveries;       /* in the window */
+	_Atomic uint64_t received; /* in order, whole run */
+	_Atomic uint64_t reordered;
+	uint64_t errors;
+	struct hist h;
 };
 
 static struct cclient *cl;
 static struct sender *snd;
-static struct {
-	uint64_t deliveries; /* in the window */
-	uint64_t received;   /* in order, whole run */
-	uint64_t reordered;
-	uint64_t errors;
-	struct hist h;
-} cs_;
+static struct chat_thr *cth;
+static int n_cth;     /* cth[0] is the caller's own thread */
+static int n_started; /* of cth[1..], those running */
+static const struct clock *chat_clk;
+static atomic_bool chat_stop;
+/* wakes the sending thread when a line of its window is fully delivered */
+static int chat_wake_fd = -1;
+static char chat_wake_tag;
+
+/* counters written by their thread only: a plain add, visible to others */
+#define ADD1(ctr)                                                              \
+	atomic_store_explicit(                                                 \
+	    &(ctr), atomic_load_explicit(&(ctr), memory_order_relaxed) + 1,    \
+	    memory_order_relaxed)
 
 /* expand %i %t %r and \r \n in a template */
 static size_t expand(char *to, size_t cap, const char *fmt, int idx,
@@ -795,16 +828,16 @@ static size_t expand(char *to, size_t cap, const char *fmt, int idx,
 	return n;
 }
 
-static void chat_kill(int ep, struct cclient *c)
+static void chat_kill(struct cclient *c)
 {
 	if (c->dead)
 		return;
-	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	epoll_ctl(c->t->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->dead = true;
 }
 
-static void chat_flush(int ep, struct cclient *c)
+static void chat_flush(struct cclient *c)
 {
 	size_t off = 0;
 
@@ -814,10 +847,10 @@ static void chat_flush(int ep, struct cclient *c)
 		if (n < 0) {
 			if (errno == EAGAIN)
 				break;
-			cs_.errors++;
+			c->t->errors++;
 			warnx_("chat: client %d: write: %s", c->idx,
 			       strerror(errno));
-			chat_kill(ep, c);
+			chat_kill(c);
 			return;
 		}
 		off += (size_t)n;
@@ -827,12 +860,12 @@ static void chat_flush(int ep, struct cclient *c)
 	bool want = c->out_len > 0;
 	if (want != c->want_out) {
 		c->want_out = want;
-		ep_set(ep, EPOLL_CTL_MOD, c->fd,
+		ep_set(c->t->ep, EPOLL_CTL_MOD, c->fd,
 		       EPOLLIN | (want ? EPOLLOUT : 0), c);
 	}
 }
 
-static void chat_put(int ep, struct cclient *c, const char *data, size_t len)
+static void chat_put(struct cclient *c, const char *data, size_t len)
 {
 	if (c->dead)
 		return;
@@ -844,11 +877,11 @@ static void chat_put(int ep, struct cclient *c, const char *data, size_t len)
 	}
 	memcpy(c->out + c->out_len, data, len);
 	c->out_len += len;
-	chat_flush(ep, c);
+	chat_flush(c);
 }
 
 /* run the set-up steps that need no (more) waiting */
-static void chat_steps(int ep, struct cclient *c, const char *line)
+static void chat_steps(struct cclient *c, const char *line)
 {
 	while (!c->ready) {
 		if (c->step >= n_steps) {
@@ -869,18 +902,19 @@ static void chat_steps(int ep, struct cclient *c, const char *line)
 		if (s->send && s->send[0]) {
 			char b[1024];
 			size_t n = expand(b, sizeof(b), s->send, c->idx, "");
-			chat_put(ep, c, b, n);
+			chat_put(c, b, n);
 		}
 		c->step++;
 	}
 }
 
-static void chat_send_one(int ep, int k, uint64_t now)
+static void chat_send_one(int k, uint64_t now)
 {
 	char text[LINE_MAX_], line[LINE_MAX_ + 512];
 	struct sender *s = &snd[k];
+	uint64_t seq = atomic_load_explicit(&s->sent, memory_order_relaxed);
 	int n = snprintf(text, sizeof(text), "~nb:%d:%" PRIu64 ":%" PRIu64 "~",
-	                 k, s->sent, now);
+	                 k, seq, now);
 	long want = o.size;
 
 	if (want >= (long)sizeof(text))
@@ -890,43 +924,66 @@ static void chat_send_one(int ep, int k, uint64_t now)
 	text[n] = 0;
 	size_t len = expand(line, sizeof(line), send_fmt, k, text);
 	if (o.window > 0 && o.rate <= 0)
-		s->pending[s->sent % (uint64_t)o.window] =
-		    (uint32_t)(o.conns - 1);
-	s->sent++;
-	chat_put(ep, &cl[k], line, len);
+		atomic_store_explicit(&s->pending[seq % (uint64_t)o.window],
+		                      (uint32_t)(o.conns - 1),
+		                      memory_order_relaxed);
+	/* release: a receiver that sees seq counted also sees its slot */
+	atomic_store_explicit(&s->sent, seq + 1, memory_order_release);
+	chat_put(&cl[k], line, len);
 }
 
+/* a receiver got line seq of sender k: one delivery fewer to wait for */
 static void chat_ack(int k, uint64_t seq)
 {
 	struct sender *s = &snd[k];
 
-	if (o.rate > 0 || seq < s->acked || seq >= s->sent)
+	if (o.rate > 0 ||
+	    seq >= atomic_load_explicit(&s->sent, memory_order_acquire) ||
+	    seq < atomic_load_explicit(&s->acked, memory_order_relaxed))
 		return;
-	uint32_t *p = &s->pending[seq % (uint64_t)o.window];
-	if (*p)
-		(*p)--;
-	while (s->acked < s->sent && !s->pending[s->acked % (uint64_t)o.window])
-		s->acked++;
+	_Atomic uint32_t *p = &s->pending[seq % (uint64_t)o.window];
+	uint32_t v = atomic_load_explicit(p, memory_order_relaxed);
+	while (v && !atomic_compare_exchange_weak(p, &v, v - 1))
+		;
+	if (v == 1 && n_cth > 1) {
+		uint64_t one = 1;
+		ssize_t w = write(chat_wake_fd, &one, sizeof(one));
+		(void)w; /* EAGAIN: it is awake already */
+	}
 }
 
-static void chat_line(int ep, struct cclient *c, char *line, uint64_t now,
-                      const struct clock *clk)
+/* the sending thread: move acked past every fully delivered line */
+static void chat_advance(struct sender *s)
 {
+	uint64_t a = atomic_load_explicit(&s->acked, memory_order_relaxed);
+	uint64_t sent = atomic_load_explicit(&s->sent, memory_order_relaxed);
+
+	while (a < sent &&
+	       !atomic_load_explicit(&s->pending[a % (uint64_t)o.window],
+	                             memory_order_relaxed))
+		a++;
+	atomic_store_explicit(&s->acked, a, memory_order_relaxed);
+}
+
+static void chat_line(struct cclient *c, char *line, uint64_t now)
+{
+	struct chat_thr *t = c->t;
+
 	if (!c->ready) {
-		chat_steps(ep, c, line);
+		chat_steps(c, line);
 		return;
 	}
 	if (!strncmp(line, "PING ", 5)) {
 		line[1] = 'O';
-		chat_put(ep, c, line, strlen(line));
-		chat_put(ep, c, "\r\n", 2);
+		chat_put(c, line, strlen(line));
+		chat_put(c, "\r\n", 2);
 		return;
 	}
-	char *t = strstr(line, "~nb:");
-	if (!t)
+	char *tok = strstr(line, "~nb:");
+	if (!tok)
 		return;
 	char *end;
-	long k = strtol(t + 4, &end, 10);
+	long k = strtol(tok + 4, &end, 10);
 	if (*end != ':' || k < 0 || k >= o.senders)
 		goto bad;
 	uint64_t seq = strtoull(end + 1, &end, 10);
@@ -936,52 +993,52 @@ static void chat_line(int ep, struct cclient *c, char *line, uint64_t now,
 	if (*end != '~')
 		goto bad;
 	if (k == c->idx) {
-		cs_.errors++;
-		if (cs_.errors < 5)
+		if (t->errors++ < 5)
 			warnx_("chat: client %d got its own line back", c->idx);
 		return;
 	}
 	if ((int64_t)seq <= c->last[k]) {
-		cs_.reordered++;
+		ADD1(t->reordered);
 		return;
 	}
 	c->last[k] = (int64_t)seq;
-	cs_.received++;
-	if (in_window(clk, now)) {
-		cs_.deliveries++;
-		h_add(&cs_.h, now - ts);
+	if (chat_clk && in_window(chat_clk, now)) {
+		t->deliveries++;
+		h_add(&t->h, now - ts);
 	}
 	chat_ack((int)k, seq);
+	ADD1(t->received);
 	return;
 bad:
-	if (cs_.errors++ < 5)
+	if (t->errors++ < 5)
 		warnx_("chat: client %d: a mangled token: %s", c->idx, line);
 }
 
-static void chat_read(int ep, struct cclient *c, char *buf, size_t cap,
-                      const struct clock *clk)
+static void chat_read(struct cclient *c)
 {
+	struct chat_thr *t = c->t;
+
 	for (;;) {
-		ssize_t n = read(c->fd, buf, cap);
+		ssize_t n = read(c->fd, t->buf, t->cap);
 		if (n == 0 || (n < 0 && errno != EAGAIN)) {
-			cs_.errors++;
+			t->errors++;
 			warnx_("chat: client %d: the server closed the "
 			       "connection",
 			       c->idx);
-			chat_kill(ep, c);
+			chat_kill(c);
 			return;
 		}
 		if (n < 0)
 			return;
 		uint64_t now = now_ns();
 		for (ssize_t i = 0; i < n; i++) {
-			char ch = buf[i];
+			char ch = t->buf[i];
 			if (ch == '\n') {
 				if (c->in_len && c->in[c->in_len - 1] == '\r')
 					c->in_len--;
 				c->in[c->in_len] = 0;
 				if (!c->in_skip)
-					chat_line(ep, c, c->in, now, clk);
+					chat_line(c, c->in, now);
 				c->in_len = 0;
 				c->in_skip = false;
 				if (c->dead)
@@ -989,15 +1046,49 @@ static void chat_read(int ep, struct cclient *c, char *buf, size_t cap,
 			} else if (c->in_len + 1 < sizeof(c->in)) {
 				c->in[c->in_len++] = ch;
 			} else if (!c->in_skip) {
-				cs_.errors++;
+				t->errors++;
 				warnx_("chat: client %d: a line over %zu bytes",
 				       c->idx, sizeof(c->in));
 				c->in_skip = true;
 			}
 		}
-		if ((size_t)n < cap)
+		if ((size_t)n < t->cap)
 			return;
 	}
+}
+
+/* one epoll_wait's worth of events on t (timeout in ms) */
+static void chat_events(struct chat_thr *t, int timeout)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	int n = epoll_wait(t->ep, evs, MAX_EVENTS, timeout);
+
+	for (int i = 0; i < n; i++) {
+		if (evs[i].data.ptr == &chat_wake_tag) {
+			uint64_t v;
+			ssize_t r = read(chat_wake_fd, &v, sizeof(v));
+			(void)r;
+			continue;
+		}
+		struct cclient *c = evs[i].data.ptr;
+		if (c->dead)
+			continue;
+		if (evs[i].events & EPOLLOUT)
+			chat_flush(c);
+		if (!c->dead &&
+		    (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+			chat_read(c);
+	}
+}
+
+/* a receiving thread other than the first: read until told to stop */
+static void *chat_thread(void *arg)
+{
+	struct chat_thr *t = arg;
+
+	while (!atomic_load(&chat_stop))
+		chat_events(t, 50);
+	return NULL;
 }
 
 static int chat_setup_proto(void)
@@ -1034,36 +1125,32 @@ static int chat_setup_proto(void)
 	return 0;
 }
 
-static int run_chat(void)
+/* sums over the threads */
+static uint64_t chat_received(void)
 {
-	if (o.size < 0)
-		o.size = 48;
-	if (o.conns < 2 || o.senders < 1 || o.senders > o.conns) {
-		warnx_("chat: needs at least 2 clients and 1..N senders");
-		return EXIT_USAGE;
-	}
-	if (chat_setup_proto() < 0)
-		return EXIT_USAGE;
-	if (o.rate <= 0 && o.window < 1)
-		o.window = 16;
-	cl = calloc((size_t)o.conns, sizeof(*cl));
-	snd = calloc((size_t)o.senders, sizeof(*snd));
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	size_t cap = 256 * 1024;
-	char *buf = malloc(cap);
-	if (!cl || !snd || ep < 0 || !buf)
-		abort();
-	for (int k = 0; k < o.senders; k++)
-		snd[k].pending = calloc((size_t)(o.window > 0 ? o.window : 1),
-		                        sizeof(uint32_t));
+	uint64_t n = 0;
 
-	say("chat: %ld clients, %d senders, %s, proto %s, room %s\n", o.conns,
-	    o.senders, o.rate > 0 ? "fixed rate" : "window", o.proto, o.room);
+	for (int i = 0; i < n_cth; i++)
+		n += atomic_load_explicit(&cth[i].received,
+		                          memory_order_relaxed) +
+		     atomic_load_explicit(&cth[i].reordered,
+		                          memory_order_relaxed);
+	return n;
+}
+
+/* connect every client, one at a time, and take each through the set-up
+ * steps on the first thread; 0 or an exit code */
+static int chat_connect(void)
+{
 	uint64_t deadline = now_ns() + 30 * NS;
+
 	for (long i = 0; i < o.conns; i++) {
 		struct cclient *c = &cl[i];
 		c->idx = (int)i;
+		c->t = &cth[0];
 		c->last = malloc((size_t)o.senders * sizeof(int64_t));
+		if (!c->last)
+			abort();
 		for (int k = 0; k < o.senders; k++)
 			c->last[k] = -1;
 		c->fd = connect_wait((unsigned)i, deadline);
@@ -1072,24 +1159,13 @@ static int run_chat(void)
 			       strerror(errno));
 			return EXIT_SETUP;
 		}
-		ep_set(ep, EPOLL_CTL_ADD, c->fd, EPOLLIN, c);
-		chat_steps(ep, c, NULL);
+		ep_set(cth[0].ep, EPOLL_CTL_ADD, c->fd, EPOLLIN, c);
+		chat_steps(c, NULL);
 	}
 	/* every client in the room before anyone speaks */
-	struct epoll_event evs[MAX_EVENTS];
-	struct clock none = {0, 0, 0};
 	long ready = 0;
 	while (ready < o.conns && now_ns() < deadline) {
-		int n = epoll_wait(ep, evs, MAX_EVENTS, 50);
-		for (int i = 0; i < n; i++) {
-			struct cclient *c = evs[i].data.ptr;
-			if (c->dead)
-				continue;
-			if (evs[i].events & EPOLLOUT)
-				chat_flush(ep, c);
-			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-				chat_read(ep, c, buf, cap, &none);
-		}
+		chat_events(&cth[0], 50);
 		ready = 0;
 		for (long i = 0; i < o.conns; i++)
 			ready += cl[i].ready && !cl[i].dead;
@@ -1101,17 +1177,56 @@ static int run_chat(void)
 	}
 	/* a settle, reading what the joins still bring */
 	uint64_t settle = now_ns() + NS / 2;
-	while (now_ns() < settle) {
-		int n = epoll_wait(ep, evs, MAX_EVENTS, 20);
-		for (int i = 0; i < n; i++) {
-			struct cclient *c = evs[i].data.ptr;
-			if (!c->dead)
-				chat_read(ep, c, buf, cap, &none);
-		}
+	while (now_ns() < settle)
+		chat_events(&cth[0], 20);
+	return 0;
+}
+
+/*
+ * Hand the receivers to the other threads: the senders stay on the first,
+ * which writes their lines, the rest are dealt out in turn.
+ */
+static int chat_spread(void)
+{
+	for (long i = o.senders; i < o.conns && n_cth > 1; i++) {
+		struct cclient *c = &cl[i];
+		if (c->dead)
+			continue;
+		struct chat_thr *t = &cth[i % n_cth];
+		if (t == c->t)
+			continue;
+		epoll_ctl(c->t->ep, EPOLL_CTL_DEL, c->fd, NULL);
+		c->t = t;
+		ep_set(t->ep, EPOLL_CTL_ADD, c->fd,
+		       EPOLLIN | (c->want_out ? EPOLLOUT : 0), c);
 	}
-	cs_.errors = 0;
-	struct clock clk = run_clock(now_ns());
-	uint64_t now = clk.start;
+	if (n_cth > 1) {
+		chat_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (chat_wake_fd < 0) {
+			warnx_("chat: eventfd: %s", strerror(errno));
+			return -1;
+		}
+		ep_set(cth[0].ep, EPOLL_CTL_ADD, chat_wake_fd, EPOLLIN,
+		       &chat_wake_tag);
+	}
+	for (int i = 1; i < n_cth; i++) {
+		int rc =
+		    pthread_create(&cth[i].tid, NULL, chat_thread, &cth[i]);
+		if (rc) {
+			warnx_("chat: thread: %s", strerror(rc));
+			return -1;
+		}
+		n_started++;
+	}
+	return 0;
+}
+
+/* the first thread's loop: send what is due or what the window allows,
+ * read its clients, until all has come or the drain time is over */
+static void chat_drive(const struct clock *clk)
+{
+	uint64_t now = clk->start;
+
 	for (int k = 0; k < o.senders; k++)
 		snd[k].next_at =
 		    now + (o.rate > 0 ? (uint64_t)((double)NS / o.rate) *
@@ -1119,8 +1234,7 @@ static int run_chat(void)
 		                      : 0);
 	for (;;) {
 		now = now_ns();
-		bool sending = now < clk.end;
-		/* send what is due or what the window allows */
+		bool sending = now < clk->end;
 		uint64_t wake = now + 50000000;
 		for (int k = 0; k < o.senders && sending; k++) {
 			struct sender *s = &snd[k];
@@ -1131,18 +1245,19 @@ static int run_chat(void)
 				while (s->next_at <= now &&
 				       (o.messages <= 0 ||
 				        s->sent < (uint64_t)o.messages)) {
-					chat_send_one(ep, k, now);
+					chat_send_one(k, now);
 					s->next_at +=
 					    (uint64_t)((double)NS / o.rate);
 				}
 				if (s->next_at < wake)
 					wake = s->next_at;
 			} else {
+				chat_advance(s);
 				while (s->sent - s->acked <
 				           (uint64_t)o.window &&
 				       (o.messages <= 0 ||
 				        s->sent < (uint64_t)o.messages))
-					chat_send_one(ep, k, now);
+					chat_send_one(k, now);
 			}
 		}
 		uint64_t expected = 0;
@@ -1155,54 +1270,137 @@ static int run_chat(void)
 				all_sent &= cl[k].dead ||
 				            snd[k].sent >= (uint64_t)o.messages;
 		}
-		if (all_sent && (cs_.received + cs_.reordered >= expected ||
-		                 now >= (sending ? now : clk.end) + DRAIN_NS))
+		if (all_sent && (chat_received() >= expected ||
+		                 now >= (sending ? now : clk->end) + DRAIN_NS))
 			break;
-		if (now >= clk.end + DRAIN_NS)
+		if (now >= clk->end + DRAIN_NS)
 			break;
+		/* while draining, the other threads' progress wakes no one */
 		int timeout =
-		    (int)((wake > now ? wake - now + 999999 : 0) / 1000000);
-		int n = epoll_wait(ep, evs, MAX_EVENTS, timeout);
-		for (int i = 0; i < n; i++) {
-			struct cclient *c = evs[i].data.ptr;
-			if (c->dead)
-				continue;
-			if (evs[i].events & EPOLLOUT)
-				chat_flush(ep, c);
-			if (!c->dead &&
-			    (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-				chat_read(ep, c, buf, cap, &clk);
-		}
+		    all_sent ? 10
+		             : (int)((wake > now ? wake - now + 999999 : 0) /
+		                     1000000);
+		chat_events(&cth[0], timeout);
 	}
-	uint64_t sent = 0, expected = 0;
-	for (int k = 0; k < o.senders; k++) {
-		sent += snd[k].sent;
-		expected += snd[k].sent * (uint64_t)(o.conns - 1);
-	}
-	uint64_t lost = expected > cs_.received ? expected - cs_.received : 0;
-	double dps = (double)cs_.deliveries / o.duration;
-	say("chat: %" PRIu64 " lines sent, %" PRIu64
-	    " deliveries expected, %" PRIu64 " received in order; lost %" PRIu64
-	    ", reordered %" PRIu64 "\n",
-	    sent, expected, cs_.received, lost, cs_.reordered);
-	say("chat: %.0f deliveries/s, fan-out latency p50 %" PRIu64
-	    " us p99 %" PRIu64 " us max %" PRIu64 " us, %" PRIu64 " errors\n",
-	    dps, h_pct(&cs_.h, 50), h_pct(&cs_.h, 99), cs_.h.max, cs_.errors);
-	printf("RESULT mode=chat members=%ld senders=%d sent=%" PRIu64
-	       " deliveries=%" PRIu64 " deliveries_per_s=%.0f expected=%" PRIu64
-	       " lost=%" PRIu64 " reordered=%" PRIu64 " p50_us=%" PRIu64
-	       " p90_us=%" PRIu64 " p99_us=%" PRIu64 " max_us=%" PRIu64
-	       " errors=%" PRIu64 "\n",
-	       o.conns, o.senders, sent, cs_.deliveries, dps, expected, lost,
-	       cs_.reordered, h_pct(&cs_.h, 50), h_pct(&cs_.h, 90),
-	       h_pct(&cs_.h, 99), cs_.h.max, cs_.errors);
+}
+
+static void chat_free(void)
+{
 	for (long i = 0; i < o.conns; i++) {
-		if (!cl[i].dead)
+		if (!cl[i].dead && cl[i].fd >= 0)
 			close(cl[i].fd);
 		free(cl[i].out);
 		free(cl[i].last);
 	}
-	return cs_.errors || lost || cs_.reordered ? EXIT_ERRORS : EXIT_OK;
+	for (int k = 0; k < o.senders; k++)
+		free((void *)snd[k].pending);
+	for (int i = 0; i < n_cth; i++) {
+		if (cth[i].ep >= 0)
+			close(cth[i].ep);
+		free(cth[i].buf);
+	}
+	if (chat_wake_fd >= 0)
+		close(chat_wake_fd);
+	free(cl);
+	free(snd);
+	free(cth);
+}
+
+static int run_chat(void)
+{
+	if (o.size < 0)
+		o.size = 48;
+	if (o.conns < 2 || o.senders < 1 || o.senders > o.conns) {
+		warnx_("chat: needs at least 2 clients and 1..N senders");
+		return EXIT_USAGE;
+	}
+	if (chat_setup_proto() < 0)
+		return EXIT_USAGE;
+	if (o.rate <= 0 && o.window < 1)
+		o.window = 16;
+	/* more threads than receivers to share out would idle */
+	n_cth = o.threads < 1 ? 1 : o.threads;
+	if (n_cth > o.conns - o.senders + 1)
+		n_cth = (int)(o.conns - o.senders + 1);
+	cl = calloc((size_t)o.conns, sizeof(*cl));
+	snd = calloc((size_t)o.senders, sizeof(*snd));
+	cth = calloc((size_t)n_cth, sizeof(*cth));
+	if (!cl || !snd || !cth)
+		abort();
+	for (long i = 0; i < o.conns; i++)
+		cl[i].fd = -1;
+	for (int i = 0; i < n_cth; i++) {
+		cth[i].cap = 256 * 1024;
+		cth[i].buf = malloc(cth[i].cap);
+		cth[i].ep = epoll_create1(EPOLL_CLOEXEC);
+		if (!cth[i].buf || cth[i].ep < 0)
+			abort();
+	}
+	for (int k = 0; k < o.senders; k++) {
+		snd[k].pending = calloc((size_t)(o.window > 0 ? o.window : 1),
+		                        sizeof(*snd[k].pending));
+		if (!snd[k].pending)
+			abort();
+	}
+
+	say("chat: %ld clients, %d senders, %s, proto %s, room %s, %d "
+	    "thread%s\n",
+	    o.conns, o.senders, o.rate > 0 ? "fixed rate" : "window", o.proto,
+	    o.room, n_cth, n_cth == 1 ? "" : "s");
+	int rc = chat_connect();
+	if (rc) {
+		chat_free();
+		return rc;
+	}
+	for (int i = 0; i < n_cth; i++)
+		cth[i].errors = 0;
+	struct clock clk = run_clock(now_ns());
+	chat_clk = &clk;
+	int spread = chat_spread();
+	if (!spread)
+		chat_drive(&clk);
+	atomic_store(&chat_stop, true);
+	for (int i = 1; i <= n_started; i++)
+		pthread_join(cth[i].tid, NULL);
+	chat_clk = NULL;
+
+	uint64_t sent = 0, expected = 0, received = 0, reordered = 0;
+	uint64_t deliveries = 0, errors = spread ? 1 : 0;
+	struct hist *h = calloc(1, sizeof(*h));
+	if (!h)
+		abort();
+	for (int k = 0; k < o.senders; k++) {
+		sent += snd[k].sent;
+		expected += snd[k].sent * (uint64_t)(o.conns - 1);
+	}
+	for (int i = 0; i < n_cth; i++) {
+		received += cth[i].received;
+		reordered += cth[i].reordered;
+		deliveries += cth[i].deliveries;
+		errors += cth[i].errors;
+		h_merge(h, &cth[i].h);
+	}
+	uint64_t lost = expected > received ? expected - received : 0;
+	double dps = (double)deliveries / o.duration;
+	say("chat: %" PRIu64 " lines sent, %" PRIu64
+	    " deliveries expected, %" PRIu64 " received in order; lost %" PRIu64
+	    ", reordered %" PRIu64 "\n",
+	    sent, expected, received, lost, reordered);
+	say("chat: %.0f deliveries/s, fan-out latency p50 %" PRIu64
+	    " us p99 %" PRIu64 " us max %" PRIu64 " us, %" PRIu64 " errors\n",
+	    dps, h_pct(h, 50), h_pct(h, 99), h->max, errors);
+	printf(
+	    "RESULT mode=chat members=%ld senders=%d threads=%d sent=%" PRIu64
+	    " deliveries=%" PRIu64 " deliveries_per_s=%.0f expected=%" PRIu64
+	    " lost=%" PRIu64 " reordered=%" PRIu64 " p50_us=%" PRIu64
+	    " p90_us=%" PRIu64 " p99_us=%" PRIu64 " max_us=%" PRIu64
+	    " errors=%" PRIu64 "\n",
+	    o.conns, o.senders, n_cth, sent, deliveries, dps, expected, lost,
+	    reordered, h_pct(h, 50), h_pct(h, 90), h_pct(h, 99), h->max,
+	    errors);
+	free(h);
+	chat_free();
+	return errors || lost || reordered ? EXIT_ERRORS : EXIT_OK;
 }
 
 /* ---- hold ---- */
@@ -1560,7 +1758,7 @@ static void usage(FILE *f)
 	       "  -c, --connections N    connections or chat members (50)\n"
 	       "  -t, --duration S       measured seconds (10)\n"
 	       "  -W, --warmup S         seconds of load before that (1)\n"
-	       "  -T, --threads N        echo and churn: threads (1)\n"
+	       "  -T, --threads N        threads (1); chat: receiving threads\n"
 	       "  -q, --quiet            only the RESULT line\n"
 	       "  echo:  -D, --depth N (1)  -s, --size BYTES (64)\n"
 	       "  chat:  -k, --senders N (1)  --rate LINES/S  --window N (16)\n"
