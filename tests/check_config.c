@@ -105,8 +105,7 @@ static void check_defaults(const struct nt_config *c)
 	ck_assert_uint_eq(c->timeouts.write, 30);
 	ck_assert_uint_eq(c->timeouts.line, 30);
 	ck_assert_uint_eq(c->timeouts.shutdown_grace, 5);
-	ck_assert_str_eq(c->chat.motd,
-	                 "Be excellent to each other.");
+	ck_assert_str_eq(c->chat.motd, "Be excellent to each other.");
 	ck_assert_str_eq(c->chat.default_room, "lobby");
 	ck_assert_uint_eq(c->chat.max_line, 512);
 	ck_assert_uint_eq(c->chat.max_nick, 24);

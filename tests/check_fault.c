@@ -140,7 +140,6 @@ static void reset_close(int fd)
 	close(fd);
 }
 
-
 /* ---- many connections at once ------------------------------------------- */
 
 /* a connection's two directions: what to send, what came back */
@@ -275,10 +274,10 @@ static bool pump(struct io *v, size_t n, int timeout_ms, until_fn *until,
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++) {
 			p[i].fd = v[i].closed ? -1 : v[i].fd;
-			p[i].events = (v[i].no_read ? 0 : POLLIN) |
-			              (v[i].sent < v[i].out_len || v[i].shut_wr
-			                   ? POLLOUT
-			                   : 0);
+			p[i].events =
+			    (v[i].no_read ? 0 : POLLIN) |
+			    (v[i].sent < v[i].out_len || v[i].shut_wr ? POLLOUT
+			                                              : 0);
 			p[i].revents = 0;
 			k += p[i].fd >= 0;
 		}
@@ -378,11 +377,12 @@ static bool until_readers_got(struct io *v, size_t n, void *arg)
 static void io_report(const struct io *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		fprintf(stderr,
-		        "  #%zu: sent %zu of %zu, got %zu bytes%s; last: %.120s\n",
-		        i, v[i].sent, v[i].out_len, v[i].in_total,
-		        v[i].closed ? (v[i].eof ? ", EOF" : ", reset") : "",
-		        v[i].in + (v[i].in_len > 120 ? v[i].in_len - 120 : 0));
+		fprintf(
+		    stderr,
+		    "  #%zu: sent %zu of %zu, got %zu bytes%s; last: %.120s\n",
+		    i, v[i].sent, v[i].out_len, v[i].in_total,
+		    v[i].closed ? (v[i].eof ? ", EOF" : ", reset") : "",
+		    v[i].in + (v[i].in_len > 120 ? v[i].in_len - 120 : 0));
 	nt_daemon_dump_log(&d);
 }
 
@@ -392,7 +392,7 @@ static const char *tail_of(const struct io *v)
 	return v->in + (v->in_len > 300 ? v->in_len - 300 : 0);
 }
 
-/* ---- what a chat client may ever receive ---------------------------------- */
+/* ---- what a chat client may ever receive --------------------------------- */
 
 static bool nick_at(const char *s, size_t len, char end, size_t *used)
 {
@@ -470,8 +470,8 @@ static size_t check_lines(const struct io *v, const char *who)
 	bool whole;
 
 	ck_assert_msg(v->in_total == v->in_len,
-	              "%s: %zu bytes received, only %zu kept", who,
-	              v->in_total, v->in_len);
+	              "%s: %zu bytes received, only %zu kept", who, v->in_total,
+	              v->in_len);
 	while (line_next(&it, &p, &len, &whole)) {
 		ck_assert_msg(whole, "%s: a torn line: \"%.*s\"", who,
 		              (int)NT_MIN(len, 80), p);
@@ -498,8 +498,8 @@ static bool wait_line(int fd, const char *what, bool anchored, int timeout_ms)
 		uint64_t now = nt_test_now_ms();
 		if (now >= deadline)
 			return false;
-		ssize_t n = nt_read_line(fd, line, sizeof(line),
-		                         (int)(deadline - now));
+		ssize_t n =
+		    nt_read_line(fd, line, sizeof(line), (int)(deadline - now));
 		if (n <= 0 && n != -EMSGSIZE)
 			return false;
 		if (anchored ? !strncmp(line, what, strlen(what))
@@ -523,12 +523,12 @@ static int send_str(int fd, const char *s)
  * A chat client from src called nick in #room, greeting and all read, so
  * that what it gets from now on is what happens in the room.
  */
-static int chat_client_opt(const char *src, const char *nick,
-                           const char *room, bool small)
+static int chat_client_opt(const char *src, const char *nick, const char *room,
+                           bool small)
 {
 	char cmd[128], want[128];
-	int fd = connect_opt(src, nt_daemon_port(&d, "chat"), 5000 * SLOW,
-	                     small);
+	int fd =
+	    connect_opt(src, nt_daemon_port(&d, "chat"), 5000 * SLOW, small);
 
 	ck_assert_msg(fd >= 0, "connect from %s: %s", src, strerror(-fd));
 
@@ -643,8 +643,8 @@ static void *canary_main(void *arg)
 			goto out;
 		}
 	while (!atomic_load(&c->stop) && !c->error[0]) {
-		uint64_t t = canary_echo(e, c->rounds, c->error,
-		                         sizeof(c->error));
+		uint64_t t =
+		    canary_echo(e, c->rounds, c->error, sizeof(c->error));
 		if (!c->error[0])
 			t = NT_MAX(t, canary_chat(a, b, c->rounds, c->error,
 			                          sizeof(c->error)));
@@ -668,7 +668,7 @@ out:
 	return NULL;
 }
 
-/* ---- every case's frame ---------------------------------------------------- */
+/* ---- every case's frame -------------------------------------------------- */
 
 struct fault_conf {
 	unsigned idle, write, line, grace;
@@ -787,9 +787,8 @@ static void canary_stop(const char *name)
 	ck_assert_msg(F.canary.rounds >= 2, "%s: canary made %u rounds", name,
 	              F.canary.rounds);
 	ck_assert_msg(F.canary.worst_ms <= CANARY_WORST_MS,
-	              "%s: a canary round trip took %llu ms (at most %d)",
-	              name, (unsigned long long)F.canary.worst_ms,
-	              CANARY_WORST_MS);
+	              "%s: a canary round trip took %llu ms (at most %d)", name,
+	              (unsigned long long)F.canary.worst_ms, CANARY_WORST_MS);
 }
 
 /*
@@ -867,8 +866,7 @@ static void fault_end(const char *name, long peak_kb)
 	ck_assert_msg(fds <= F.fds0, "%s: %d fds before, %d after", name,
 	              F.fds0, fds);
 	ck_assert_msg(rss - F.rss0 <= RSS_SLACK_KB,
-	              "%s: RSS %ld kB before, %ld kB after", name, F.rss0,
-	              rss);
+	              "%s: RSS %ld kB before, %ld kB after", name, F.rss0, rss);
 	ck_assert_msg(peak - F.rss0 <= peak_kb,
 	              "%s: RSS peaked at %ld kB from %ld kB (bound +%ld)", name,
 	              peak, F.rss0, peak_kb);
@@ -914,18 +912,17 @@ START_TEST(test_random_chat)
 	io_init(&v[1], obs, 16 * MIB);
 	io_send(&v[0], junk, MIB);
 	ck_assert_msg(pump(v, 2, 60000 * SLOW, NULL, NULL),
-	              "1 MiB to chat not taken in time (%zu sent)",
-	              v[0].sent);
+	              "1 MiB to chat not taken in time (%zu sent)", v[0].sent);
 	ck_assert_msg(!v[0].closed, "the sender was disconnected: %s",
 	              tail_of(&v[0]));
 	/* what the attacker said reaches the observer: wait for the tail,
 	 * after an IAC SE: the random bytes may have left an SB open */
 	ck_assert_int_eq(send_str(v[0].fd, "\xff\xf0\r\nthe end\r\n"), 0);
-	ck_assert_msg(pump(v, 2, 20000 * SLOW, until_observer_got,
-	                   "> the end\r\n"),
-	              "the last line never came; the observer%s: %s",
-	              v[1].closed ? " was disconnected" : "'s last bytes",
-	              tail_of(&v[1]));
+	ck_assert_msg(
+	    pump(v, 2, 20000 * SLOW, until_observer_got, "> the end\r\n"),
+	    "the last line never came; the observer%s: %s",
+	    v[1].closed ? " was disconnected" : "'s last bytes",
+	    tail_of(&v[1]));
 	size_t lines = check_lines(&v[1], "observer");
 	ck_assert_msg(lines > 1000, "the observer saw only %zu lines", lines);
 	fprintf(stderr, "random chat: the observer got %zu clean lines\n",
@@ -1005,7 +1002,10 @@ START_TEST(test_iac_flood)
 		static const uint8_t verbs[] = {251, 252, 253, 254};
 		p[n++] = 0xff;
 		switch (i % 8) {
-		case 0: case 1: case 2: case 3:
+		case 0:
+		case 1:
+		case 2:
+		case 3:
 			p[n++] = verbs[i % 4];
 			p[n++] = (uint8_t)(i / 8);
 			break;
@@ -1030,7 +1030,8 @@ START_TEST(test_iac_flood)
 	fault_start(&base_conf);
 	int obs = chat_client(OBSERVER, "observer", "lobby");
 	int atk = chat_client(ATTACKER, "telnetter", "lobby");
-	ck_assert(wait_line(obs, " is now known as telnetter\r", false, 5000 * SLOW));
+	ck_assert(
+	    wait_line(obs, " is now known as telnetter\r", false, 5000 * SLOW));
 	io_init(&v[0], atk, 4 * MIB);
 	io_init(&v[1], obs, 64 * KIB);
 	io_send(&v[0], p, n);
@@ -1039,8 +1040,8 @@ START_TEST(test_iac_flood)
 	ck_assert(pump(v, 1, 10000 * SLOW, until_all_got, "*** pong iac\r\n"));
 	fprintf(stderr, "IAC flood: %zu bytes of answers to %zu bytes\n",
 	        v[0].in_total, n);
-	ck_assert_msg(v[0].in_total < 256 * KIB,
-	              "%zu bytes of telnet answers", v[0].in_total);
+	ck_assert_msg(v[0].in_total < 256 * KIB, "%zu bytes of telnet answers",
+	              v[0].in_total);
 	ck_assert_msg(v[1].in_len == 0, "the observer saw: %.300s", v[1].in);
 	io_free(&v[0]);
 	io_free(&v[1]);
@@ -1112,16 +1113,19 @@ START_TEST(test_hostile_text)
 	                               "\x80z\xe2\x82\r\n";
 	static const char ansi[] =
 	    "red \x1b[31mRED\x1b[0m \x1b]0;pwned\x07title \x1b]8;;http://x"
-	    "\x1b\\link\x1b]8;;\x1b\\ \x1b[2J\x1b[H\xc2\x9b" "31mc1\x1bP"
+	    "\x1b\\link\x1b]8;;\x1b\\ \x1b[2J\x1b[H\xc2\x9b"
+	    "31mc1\x1bP"
 	    "q#0\x1b\\end\x1b]52;c;aGk=\r\n";
-	static const char bidi[] = "\xe2\x80\xae" "exe.txt \xe2\x81\xa6x"
+	static const char bidi[] = "\xe2\x80\xae"
+	                           "exe.txt \xe2\x81\xa6x"
 	                           "\xe2\x81\xa9 \xd8\x9c\xe2\x80\x8f!\r\n";
 	uint8_t zeros[4096];
 
 	fault_start(&roomy_conf); /* a megabyte of lines in a burst */
 	int obs = chat_client(OBSERVER, "observer", "lobby");
 	int atk = chat_client(ATTACKER, "mallory", "lobby");
-	ck_assert(wait_line(obs, " is now known as mallory\r", false, 5000 * SLOW));
+	ck_assert(
+	    wait_line(obs, " is now known as mallory\r", false, 5000 * SLOW));
 
 	say_expect(atk, obs, nuls, sizeof(nuls) - 1, "<mallory> abc\r\n");
 	say_expect(atk, obs, bad_utf8, sizeof(bad_utf8) - 1,
@@ -1144,28 +1148,30 @@ START_TEST(test_hostile_text)
 
 	/* a bidi override in a nick is removed before the nick is looked
 	 * at; a non-ASCII nick is refused */
-	ck_assert_int_eq(send_str(atk, "/nick \xe2\x80\xae" "eve\xe2\x81\xa6"
+	ck_assert_int_eq(send_str(atk, "/nick \xe2\x80\xae"
+	                               "eve\xe2\x81\xa6"
 	                               "\r\n"),
 	                 0);
-	ck_assert(wait_prefix(atk, "*** you are now known as eve\r",
-	                      5000 * SLOW));
+	ck_assert(
+	    wait_prefix(atk, "*** you are now known as eve\r", 5000 * SLOW));
 	say_expect(atk, obs, "", 0, "*** mallory is now known as eve\r\n");
 	ck_assert_int_eq(send_str(atk, "/nick \xc3\xa9ve\r\n"), 0);
 	ck_assert(wait_prefix(atk, "!!! invalid nick", 5000 * SLOW));
 	ck_assert_int_eq(send_str(obs, "/who\r\n"), 0);
 	char who[512];
 	ck_assert_int_gt(nt_read_line(obs, who, sizeof(who), 5000 * SLOW), 0);
-	ck_assert_msg(strstr(who, "eve") && nt_text_is_clean((uint8_t *)who,
-	                                                    strlen(who) - 2),
+	ck_assert_msg(strstr(who, "eve") &&
+	                  nt_text_is_clean((uint8_t *)who, strlen(who) - 2),
 	              "who: %s", who);
 
 	/* and a megabyte of every kind of it: every line clean */
 	uint8_t *junk = malloc(MIB);
 	ck_assert_ptr_nonnull(junk);
 	static const char *const parts[] = {
-	    "\x1b[", "31m", "\x1b]", "0;t", "\x07", "\x1b\\", "\xe2\x80\xae",
-	    "\xc0", "\x80", "\xed\xa0\x80", "\0", "\t", "\xc2\x9b", "x", " ",
-	    "\r\n", "\xe2\x81\xa6", "\xf8", "\x1bP", "\x18"};
+	    "\x1b[",  "31m",          "\x1b]",    "0;t",   "\x07",
+	    "\x1b\\", "\xe2\x80\xae", "\xc0",     "\x80",  "\xed\xa0\x80",
+	    "\0",     "\t",           "\xc2\x9b", "x",     " ",
+	    "\r\n",   "\xe2\x81\xa6", "\xf8",     "\x1bP", "\x18"};
 	uint64_t seed = 99;
 	size_t len = 0;
 	while (len < MIB - 16) {
@@ -1183,8 +1189,8 @@ START_TEST(test_hostile_text)
 	io_send(&o[0], junk, len);
 	ck_assert(pump(o, 2, 60000 * SLOW, NULL, NULL));
 	ck_assert_int_eq(send_str(atk, "\r\nthe end\r\n"), 0);
-	ck_assert(pump(&o[1], 1, 20000 * SLOW, until_all_got,
-	               "<eve> the end\r\n"));
+	ck_assert(
+	    pump(&o[1], 1, 20000 * SLOW, until_all_got, "<eve> the end\r\n"));
 	size_t lines = check_lines(&o[1], "observer");
 	fprintf(stderr, "hostile text: the observer got %zu clean lines\n",
 	        lines);
@@ -1240,16 +1246,16 @@ START_TEST(test_slowloris)
 		open = 0;
 		for (int i = 0; i < SLOWLORIS; i++)
 			open += !v[i].closed;
-		ck_assert_msg(open == SLOWLORIS ||
-		                  nt_test_now_ms() - first_byte >= 2900,
-		              "%zu of %d closed only %llu ms after the first "
-		              "byte (timeouts.line = 3)",
-		              SLOWLORIS - open, SLOWLORIS,
-		              (unsigned long long)(nt_test_now_ms() -
-		                                   first_byte));
+		ck_assert_msg(
+		    open == SLOWLORIS || nt_test_now_ms() - first_byte >= 2900,
+		    "%zu of %d closed only %llu ms after the first "
+		    "byte (timeouts.line = 3)",
+		    SLOWLORIS - open, SLOWLORIS,
+		    (unsigned long long)(nt_test_now_ms() - first_byte));
 	}
-	ck_assert_msg(open == 0, "%zu of %d slow clients still open after %llu "
-	                         "ms",
+	ck_assert_msg(open == 0,
+	              "%zu of %d slow clients still open after %llu "
+	              "ms",
 	              open, SLOWLORIS,
 	              (unsigned long long)(nt_test_now_ms() - t0));
 	for (int i = 0; i < SLOWLORIS; i++) {
@@ -1293,8 +1299,9 @@ static void check_order(const struct io *v, const char *who, unsigned lines)
 	while (line_next(&it, &p, &len, &whole)) {
 		unsigned s, k;
 		if (sender_line(p, &s, &k) && s < BUSY_SENDERS) {
-			ck_assert_msg(k == next[s], "%s: from s%u got m%u, "
-			                            "expected m%u",
+			ck_assert_msg(k == next[s],
+			              "%s: from s%u got m%u, "
+			              "expected m%u",
 			              who, s, k, next[s]);
 			next[s]++;
 		}
@@ -1394,8 +1401,10 @@ START_TEST(test_slow_consumers)
 	/* each slow one was cut off, and told the others so */
 	for (int i = 0; i < BUSY_SLOW; i++) {
 		char want[64];
-		snprintf(want, sizeof(want), "*** slow%d has quit (output "
-		                             "overflow)\r\n", i);
+		snprintf(want, sizeof(want),
+		         "*** slow%d has quit (output "
+		         "overflow)\r\n",
+		         i);
 		if (!pump(v, BUSY_READERS, 5000 * SLOW, until_all_got, want))
 			nt_daemon_dump_log(&d);
 		ck_assert_msg(got(&v[0], want),
@@ -1464,9 +1473,9 @@ START_TEST(test_resets)
 	/* the readers got all of s0's lines, whole and in order */
 	char want[64];
 	snprintf(want, sizeof(want), "<s0> m%u ", lines - 1);
-	ck_assert_msg(pump(v, NT_ARRAY_SIZE(v), 30000 * SLOW,
-	                   until_readers_got, want),
-	              "not every reader got every line");
+	ck_assert_msg(
+	    pump(v, NT_ARRAY_SIZE(v), 30000 * SLOW, until_readers_got, want),
+	    "not every reader got every line");
 	for (int i = 0; i < BUSY_READERS; i++) {
 		char who[16];
 		snprintf(who, sizeof(who), "r%d", i);
@@ -1528,10 +1537,10 @@ START_TEST(test_half_close)
 	}
 	for (int i = 20; i < 40; i++) {
 		ck_assert_msg(v[i].eof, "chat %d: reset instead of EOF", i);
-		ck_assert_msg(strstr(v[i].in, "*** pong half\r\n"), "chat %d: %.300s",
+		ck_assert_msg(strstr(v[i].in, "*** pong half\r\n"),
+		              "chat %d: %.300s", i, v[i].in);
+		ck_assert_msg(!strstr(v[i].in, "unfinished"), "chat %d: %.300s",
 		              i, v[i].in);
-		ck_assert_msg(!strstr(v[i].in, "unfinished"), "chat %d: %.300s", i,
-		              v[i].in);
 		check_lines(&v[i], "half-closed chat");
 	}
 	/* well before any timeout (idle 60 s, write 10 s) */
@@ -1557,8 +1566,7 @@ START_TEST(test_silent)
 	c.idle = 2;
 	fault_start(&c);
 	uint64_t t0 = nt_test_now_ms();
-	for (int i = 0; i < 200; i++)
-	{
+	for (int i = 0; i < 200; i++) {
 		io_init(&v[i], must_connect(ATTACKER, i % 2 ? F.chat : F.echo),
 		        8 * KIB);
 		v[i].tail = true;
@@ -1575,12 +1583,12 @@ START_TEST(test_silent)
 	for (int i = 0; i < 200; i++) {
 		ck_assert_msg(v[i].eof, "client %d: reset instead of EOF", i);
 		if (i % 2)
-			ck_assert_msg(strstr(v[i].in,
-			                     "*** idle for 2 seconds: "
-			                     "disconnecting\r\n"),
-			              "chat client %d was not told; its last bytes: "
-			              "%s",
-			              i, tail_of(&v[i]));
+			ck_assert_msg(
+			    strstr(v[i].in, "*** idle for 2 seconds: "
+			                    "disconnecting\r\n"),
+			    "chat client %d was not told; its last bytes: "
+			    "%s",
+			    i, tail_of(&v[i]));
 		else
 			ck_assert_uint_eq(v[i].in_len, 0);
 		io_free(&v[i]);
@@ -1614,8 +1622,8 @@ static void expect_refused(const char *src, const char *want)
 	ssize_t n = nt_read_line(fd, line, sizeof(line), 5000 * SLOW);
 
 	ck_assert_msg(n > 0, "from %s: %s instead of \"%.*s\"", src,
-	              n == 0 ? "EOF" : strerror((int)-n),
-	              (int)strlen(want) - 2, want);
+	              n == 0 ? "EOF" : strerror((int)-n), (int)strlen(want) - 2,
+	              want);
 	ck_assert_str_eq(line, want);
 	ck_assert_int_eq(nt_expect_eof(fd, 5000 * SLOW), 0);
 	close(fd);
@@ -1708,9 +1716,9 @@ START_TEST(test_fd_exhaustion)
 			flood[n++] = fd;
 	}
 	ck_assert_int_gt(n, 100);
-	ck_assert_msg(nt_daemon_wait_log(&d, "out of file descriptors",
-	                                 5000 * SLOW),
-	              "no EMFILE was met");
+	ck_assert_msg(
+	    nt_daemon_wait_log(&d, "out of file descriptors", 5000 * SLOW),
+	    "no EMFILE was met");
 	long cpu0 = nt_proc_cpu_ms(d.pid);
 	nt_sleep_ms(1000);
 	long cpu1 = nt_proc_cpu_ms(d.pid);
@@ -1721,7 +1729,8 @@ START_TEST(test_fd_exhaustion)
 	if (nt_proc_fd_count(d.pid) > F.fds0 + 6) {
 		char cmd[64];
 		snprintf(cmd, sizeof(cmd), "ls -l /proc/%d/fd >&2", d.pid);
-		if (system(cmd)) {}
+		if (system(cmd)) {
+		}
 	}
 	ck_assert_int_le(nt_proc_fd_count(d.pid), F.fds0 + 6);
 	for (int i = 0; i < n; i++) {
@@ -1859,9 +1868,9 @@ START_TEST(test_sigterm_broadcast)
 	               "<s0> m50 "));
 	uint64_t t0 = nt_test_now_ms();
 	kill(d.pid, SIGTERM);
-	ck_assert_msg(pump(v, NT_ARRAY_SIZE(v), 20000 * SLOW, until_closed,
-	                   NULL),
-	              "clients still connected after SIGTERM");
+	ck_assert_msg(
+	    pump(v, NT_ARRAY_SIZE(v), 20000 * SLOW, until_closed, NULL),
+	    "clients still connected after SIGTERM");
 	int code = nt_daemon_wait_exit(&d, 20000 * SLOW);
 	fprintf(stderr, "SIGTERM in a broadcast: exit %d after %llu ms\n", code,
 	        (unsigned long long)(nt_test_now_ms() - t0));
@@ -1873,13 +1882,11 @@ START_TEST(test_sigterm_broadcast)
 		         i < BUSY_READERS ? "reader" : "sender", i);
 		check_lines(&v[i], who);
 		ck_assert_msg(v[i].eof, "%s: reset instead of EOF", who);
-		ck_assert_msg(v[i].in_len >= sizeof(bye) - 1 &&
-		                  !strcmp(v[i].in + v[i].in_len -
-		                              (sizeof(bye) - 1),
-		                          bye),
-		              "%s: the last line is not the goodbye: %s", who,
-		              v[i].in + (v[i].in_len > 200 ? v[i].in_len - 200
-		                                           : 0));
+		ck_assert_msg(
+		    v[i].in_len >= sizeof(bye) - 1 &&
+		        !strcmp(v[i].in + v[i].in_len - (sizeof(bye) - 1), bye),
+		    "%s: the last line is not the goodbye: %s", who,
+		    v[i].in + (v[i].in_len > 200 ? v[i].in_len - 200 : 0));
 		io_free(&v[i]);
 	}
 	free(script);

@@ -95,8 +95,8 @@ static void wait_reloaded(unsigned n)
 		free(log);
 		if (k >= n)
 			return;
-		ck_assert_msg(nt_test_now_ms() < deadline, "reload #%u not done",
-		              n);
+		ck_assert_msg(nt_test_now_ms() < deadline,
+		              "reload #%u not done", n);
 		nt_sleep_ms(20);
 	}
 }
@@ -148,10 +148,9 @@ START_TEST(test_core_on_and_reload)
 
 	nt_daemon_start(&d, NULL, "core_dumps = true;\n" LISTENERS);
 	struct rlimit rl = core_limit(d.pid);
-	ck_assert_msg(rl.rlim_cur == own.rlim_max,
-	              "soft core limit %llu, hard %llu",
-	              (unsigned long long)rl.rlim_cur,
-	              (unsigned long long)own.rlim_max);
+	ck_assert_msg(
+	    rl.rlim_cur == own.rlim_max, "soft core limit %llu, hard %llu",
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)own.rlim_max);
 
 	FILE *f = fopen(d.conf, "we");
 	ck_assert_ptr_nonnull(f);
@@ -289,10 +288,10 @@ START_TEST(test_drop_to_nobody_unknown)
 {
 	if (!as_root("unknown user"))
 		return;
-	ck_assert_int_eq(nt_daemon_spawn(&d, NULL,
-	                                 "user = \"no-such-user-natter\";\n"
-	                                 LISTENERS),
-	                 0);
+	ck_assert_int_eq(
+	    nt_daemon_spawn(&d, NULL,
+	                    "user = \"no-such-user-natter\";\n" LISTENERS),
+	    0);
 	int code = nt_daemon_wait_exit(&d, NT_TEST_READY_MS);
 	if (code != 3)
 		nt_daemon_dump_log(&d);

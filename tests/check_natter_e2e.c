@@ -713,8 +713,7 @@ START_TEST(test_pong_timeout_sigstop)
 }
 END_TEST
 
-/* ---- the event-loop API ---------------------------------------------------
- */
+/* ---- the event-loop API -------------------------------------------------- */
 
 struct loop_state {
 	int iterations;
@@ -818,8 +817,7 @@ START_TEST(test_event_loop)
 }
 END_TEST
 
-/* ---- descriptors ------------------------------------------------------------
- */
+/* ---- descriptors --------------------------------------------------------- */
 
 #define CYCLES 200
 

@@ -266,8 +266,9 @@ START_TEST(test_idle_timeout_applies)
 	                                                  "127.0.0.1") ");\n");
 	uint64_t t0 = nt_test_now_ms();
 	hup("reloaded", 1);
-	ck_assert_int_gt(nt_read_line_with(c, "idle for 1 second: disconnecting", line,
-	                                   sizeof(line), IO_MS),
+	ck_assert_int_gt(nt_read_line_with(c,
+	                                   "idle for 1 second: disconnecting",
+	                                   line, sizeof(line), IO_MS),
 	                 0);
 	ck_assert_int_eq(nt_expect_eof(c, IO_MS), 0);
 	ck_assert_int_eq(nt_expect_eof(e, IO_MS), 0);

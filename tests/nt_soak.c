@@ -38,11 +38,11 @@
 
 #include "text.h"
 
-#define MAX_CLIENTS 1024
-#define IN_MAX      (256 * 1024)
-#define STALL_MS    10000
-#define ECHO_MAX    (64 * 1024)
-#define MEMBERS_MAX 32
+#define MAX_CLIENTS  1024
+#define IN_MAX       (256 * 1024)
+#define STALL_MS     10000
+#define ECHO_MAX     (64 * 1024)
+#define MEMBERS_MAX  32
 #define ERRORS_SHOWN 20
 
 enum kind { CHAT_MEMBER, ECHOER, CHURN_ECHO, CHURN_CHAT };
@@ -225,8 +225,8 @@ static bool protocol_line(const char *s, size_t len)
 {
 	if (!nt_text_is_clean((const uint8_t *)s, len))
 		return false;
-	return len >= 1 && (s[0] == '*' || s[0] == '!' || s[0] == '<' ||
-	                    s[0] == '-');
+	return len >= 1 &&
+	       (s[0] == '*' || s[0] == '!' || s[0] == '<' || s[0] == '-');
 }
 
 /* "<mR_I> sN ..." from a member of this client's room: its order */
@@ -365,9 +365,8 @@ static void churn_start(uint64_t now)
 {
 	uint64_t k = churn_seq++;
 	bool chat = k % 2;
-	struct client *c =
-	    client_new(chat ? CHURN_CHAT : CHURN_ECHO,
-	               chat ? opt.chat_port : opt.echo_port);
+	struct client *c = client_new(chat ? CHURN_CHAT : CHURN_ECHO,
+	                              chat ? opt.chat_port : opt.echo_port);
 
 	if (!c)
 		return;
@@ -449,8 +448,8 @@ static bool client_io(struct client *c, short rev, uint64_t now)
 		size_t room = c->kind == CHAT_MEMBER || c->kind == CHURN_CHAT
 		                  ? IN_MAX - c->in_len
 		                  : sizeof(buf);
-		ssize_t n = recv(c->fd, buf, room < sizeof(buf) ? room : sizeof(buf),
-		                 0);
+		ssize_t n = recv(c->fd, buf,
+		                 room < sizeof(buf) ? room : sizeof(buf), 0);
 		if (n > 0) {
 			c->progress = now;
 			if (c->kind == ECHOER || c->kind == CHURN_ECHO) {
@@ -488,8 +487,8 @@ static bool client_tick(struct client *c, uint64_t now)
 {
 	if (c->kind == CHAT_MEMBER)
 		member_tick(c, now);
-	if (c->kind == ECHOER && c->ready &&
-	    c->echo_got == c->payload_len && now >= c->next_say) {
+	if (c->kind == ECHOER && c->ready && c->echo_got == c->payload_len &&
+	    now >= c->next_say) {
 		echo_next(c);
 		c->progress = now;
 	}
@@ -526,7 +525,8 @@ static void run(uint64_t until)
 		for (size_t i = 0; i < n_cl; i++) {
 			p[i].fd = cl[i]->fd;
 			p[i].events = POLLIN;
-			if (!cl[i]->connected || cl[i]->out_off < cl[i]->out_len)
+			if (!cl[i]->connected ||
+			    cl[i]->out_off < cl[i]->out_len)
 				p[i].events |= POLLOUT;
 			p[i].revents = 0;
 		}
@@ -543,7 +543,8 @@ static void run(uint64_t until)
 			if (!keep) {
 				if (cl[i]->kind == CHAT_MEMBER ||
 				    cl[i]->kind == ECHOER)
-					fail(cl[i], "a persistent client is gone");
+					fail(cl[i],
+					     "a persistent client is gone");
 				client_free(i);
 			}
 		}
@@ -572,9 +573,9 @@ static void leave(void)
 		static struct pollfd p[MAX_CLIENTS];
 		for (size_t i = 0; i < n_cl; i++) {
 			p[i].fd = cl[i]->fd;
-			p[i].events = POLLIN | (cl[i]->out_off < cl[i]->out_len
-			                            ? POLLOUT
-			                            : 0);
+			p[i].events =
+			    POLLIN |
+			    (cl[i]->out_off < cl[i]->out_len ? POLLOUT : 0);
 			p[i].revents = 0;
 		}
 		poll(p, n_cl, 50);
@@ -613,17 +614,38 @@ static int parse_args(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		unsigned long v = optarg ? strtoul(optarg, NULL, 10) : 0;
 		switch (ch) {
-		case 'c': opt.chat_port = (uint16_t)v; break;
-		case 'e': opt.echo_port = (uint16_t)v; break;
-		case 's': opt.seconds = (unsigned)v; break;
-		case 'r': opt.rooms = (unsigned)v; break;
-		case 'm': opt.members = (unsigned)v; break;
-		case 'l': opt.rate = (unsigned)v; break;
-		case 'E': opt.echoers = (unsigned)v; break;
-		case 'C': opt.churn = (unsigned)v; break;
-		case 'h': opt.host = optarg; break;
-		case 'p': opt.pause = (unsigned)v; break;
-		default: return -1;
+		case 'c':
+			opt.chat_port = (uint16_t)v;
+			break;
+		case 'e':
+			opt.echo_port = (uint16_t)v;
+			break;
+		case 's':
+			opt.seconds = (unsigned)v;
+			break;
+		case 'r':
+			opt.rooms = (unsigned)v;
+			break;
+		case 'm':
+			opt.members = (unsigned)v;
+			break;
+		case 'l':
+			opt.rate = (unsigned)v;
+			break;
+		case 'E':
+			opt.echoers = (unsigned)v;
+			break;
+		case 'C':
+			opt.churn = (unsigned)v;
+			break;
+		case 'h':
+			opt.host = optarg;
+			break;
+		case 'p':
+			opt.pause = (unsigned)v;
+			break;
+		default:
+			return -1;
 		}
 	}
 	if (!opt.chat_port || !opt.echo_port || !opt.rooms ||
@@ -647,7 +669,8 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	for (unsigned r = 0; r < opt.rooms; r++)
 		for (unsigned i = 0; i < opt.members; i++) {
-			struct client *c = client_new(CHAT_MEMBER, opt.chat_port);
+			struct client *c =
+			    client_new(CHAT_MEMBER, opt.chat_port);
 			if (!c)
 				return 1;
 			c->room = (int)r;
@@ -674,7 +697,6 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.echo_rounds,
 	       (unsigned long long)st.echo_bytes,
 	       (unsigned long long)st.churn_done,
-	       (unsigned long long)st.connects,
-	       (unsigned long long)st.errors);
+	       (unsigned long long)st.connects, (unsigned long long)st.errors);
 	return st.errors ? 1 : 0;
 }

@@ -19,8 +19,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define FUZZ_CHECK(cond, ...)                                                  \
 	do {                                                                   \
 		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: property failed: %s: ",        \
-			        __FILE__, __LINE__, #cond);                    \
+			fprintf(stderr,                                        \
+			        "%s:%d: property failed: %s: ", __FILE__,      \
+			        __LINE__, #cond);                              \
 			fprintf(stderr, __VA_ARGS__);                          \
 			fputc('\n', stderr);                                   \
 			abort();                                               \

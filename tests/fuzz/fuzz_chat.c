@@ -21,7 +21,8 @@ static const char *const known[] = {"nick", "join", "part", "rooms", "who",
 static bool is_known(const char *name, size_t len)
 {
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strlen(known[i]) == len && !strncasecmp(known[i], name, len))
+		if (strlen(known[i]) == len &&
+		    !strncasecmp(known[i], name, len))
 			return true;
 	return false;
 }
@@ -51,10 +52,9 @@ static void check_parse(const char *s, size_t len, const struct nt_chat_line *l)
 	               !memchr(l->name, ' ', l->name_len) &&
 	               (1 + l->name_len == len || s[1 + l->name_len] == ' '),
 	           "the command word is not the first word");
-	FUZZ_CHECK((l->cmd == NT_CHAT_UNKNOWN) == !is_known(l->name,
-	                                                     l->name_len),
-	           "command %d for \"%.*s\"", (int)l->cmd, (int)l->name_len,
-	           l->name);
+	FUZZ_CHECK(
+	    (l->cmd == NT_CHAT_UNKNOWN) == !is_known(l->name, l->name_len),
+	    "command %d for \"%.*s\"", (int)l->cmd, (int)l->name_len, l->name);
 	FUZZ_CHECK(l->cmd == NT_CHAT_UNKNOWN || nt_chat_usage(l->cmd),
 	           "no usage for command %d", (int)l->cmd);
 	FUZZ_CHECK(inside(s, len, l->arg, l->arg_len) &&
@@ -79,7 +79,7 @@ struct session {
 	struct nt_line line;
 	uint8_t *linebuf, *clean;
 	size_t max_line;
-	struct fuzz_log log;     /* lines as parsed, overflows */
+	struct fuzz_log log;      /* lines as parsed, overflows */
 	struct fuzz_log refusals; /* telnet replies but timing-mark answers */
 	unsigned events, tm;
 };
@@ -90,8 +90,8 @@ static void on_line(struct session *s, const uint8_t *line, size_t len)
 
 	FUZZ_CHECK(len <= s->max_line, "a %zu byte line, max_line %zu", len,
 	           s->max_line);
-	size_t n = nt_text_clean(line, len, s->clean,
-	                         NT_TEXT_CLEAN_MAX(s->max_line));
+	size_t n =
+	    nt_text_clean(line, len, s->clean, NT_TEXT_CLEAN_MAX(s->max_line));
 	FUZZ_CHECK(nt_text_is_clean(s->clean, n), "cleaned line not clean");
 	if (nt_text_is_blank(s->clean, n))
 		return;
@@ -100,14 +100,10 @@ static void on_line(struct session *s, const uint8_t *line, size_t len)
 
 	/* what the service would act on, in offsets, for the comparison */
 	uint32_t rec[8] = {
-	    (uint32_t)l.cmd,
-	    (uint32_t)n,
-	    (uint32_t)l.text_len,
-	    (uint32_t)(l.text - (const char *)s->clean),
-	    (uint32_t)l.arg_len,
-	    (uint32_t)l.rest_len,
-	    (uint32_t)l.name_len,
-	    0,
+	    (uint32_t)l.cmd,      (uint32_t)n,
+	    (uint32_t)l.text_len, (uint32_t)(l.text - (const char *)s->clean),
+	    (uint32_t)l.arg_len,  (uint32_t)l.rest_len,
+	    (uint32_t)l.name_len, 0,
 	};
 	fuzz_log_put(&s->log, rec, sizeof(rec));
 	fuzz_log_put(&s->log, s->clean, n);
@@ -165,7 +161,6 @@ static void session_free(struct session *s)
 	fuzz_log_free(&s->log);
 	fuzz_log_free(&s->refusals);
 }
-
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -48,8 +48,8 @@ static bool whole_file_message(const char *msg)
 
 	return !strcmp(msg, "missing 'listeners'") ||
 	       !strncmp(msg, "cannot read: ", 13) ||
-	       (n > sizeof(more) - 1 && !strcmp(msg + n - (sizeof(more) - 1),
-	                                         more));
+	       (n > sizeof(more) - 1 &&
+	        !strcmp(msg + n - (sizeof(more) - 1), more));
 }
 
 static void check_errors(const struct nt_config_diag *d, int lines)

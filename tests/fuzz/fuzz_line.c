@@ -68,8 +68,8 @@ static void feed(struct run *r, const uint8_t *in, size_t len)
 		}
 		if (res == NT_LINE_OK) {
 			FUZZ_CHECK(line_len <= r->max,
-			           "a line of %zu bytes, max_line %zu", line_len,
-			           r->max);
+			           "a line of %zu bytes, max_line %zu",
+			           line_len, r->max);
 			FUZZ_CHECK(line_len == 0 || line == r->l.buf,
 			           "line outside the line buffer");
 			FUZZ_CHECK(!memchr(line, '\r', line_len) &&
@@ -141,15 +141,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 */
 	size_t data_bytes, ends = count_ends(data, size, &data_bytes);
 	FUZZ_CHECK(whole.lines <= ends && ends <= whole.lines + whole.overflows,
-	           "%zu line ends, %zu lines, %zu overflows", ends,
-	           whole.lines, whole.overflows);
+	           "%zu line ends, %zu lines, %zu overflows", ends, whole.lines,
+	           whole.overflows);
 	FUZZ_CHECK(whole.overflows <= ends + 1,
 	           "%zu overflows for %zu line ends", whole.overflows, ends);
 	FUZZ_CHECK(whole.line_bytes <= data_bytes,
-	           "%zu bytes in lines out of %zu data bytes",
-	           whole.line_bytes, data_bytes);
-	FUZZ_CHECK(whole.overflows > 0 || whole.line_bytes + whole.l.len ==
-	                                      data_bytes,
+	           "%zu bytes in lines out of %zu data bytes", whole.line_bytes,
+	           data_bytes);
+	FUZZ_CHECK(whole.overflows > 0 ||
+	               whole.line_bytes + whole.l.len == data_bytes,
 	           "no overflow, yet %zu + %zu bytes of %zu came out",
 	           whole.line_bytes, whole.l.len, data_bytes);
 

@@ -40,8 +40,7 @@ static void check_clean(const uint8_t *data, size_t size)
 
 	if (nt_text_is_clean(data, size))
 		FUZZ_CHECK(n == size && !memcmp(out, data, size),
-		           "clean input of %zu bytes came out as %zu", size,
-		           n);
+		           "clean input of %zu bytes came out as %zu", size, n);
 
 	/* less room: a prefix, cut between characters */
 	size_t small = size ? (size_t)data[0] % (cap + 1) : 0;

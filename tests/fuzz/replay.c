@@ -112,8 +112,9 @@ int main(int argc, char **argv)
 		if (!strncmp(base, "lt-", 3))
 			base += 3;
 		if (strncmp(base, "fuzz_", 5) != 0) {
-			fprintf(stderr, "replay: cannot tell the harness from "
-			                "the name %s; give a corpus\n",
+			fprintf(stderr,
+			        "replay: cannot tell the harness from "
+			        "the name %s; give a corpus\n",
 			        argv[0]);
 			return 2;
 		}
@@ -125,7 +126,8 @@ int main(int argc, char **argv)
 			        strerror(errno));
 			return 1;
 		}
-		/* inputs that @include a file find it there, as in fuzz-smoke */
+		/* inputs that @include a file find it there, as in fuzz-smoke
+		 */
 		snprintf(dir, sizeof(dir), "%s/tests/fuzz/include",
 		         src && *src ? src : ".");
 		if (chdir(dir) < 0) {
