@@ -771,7 +771,8 @@ END_TEST
 /* natterd's worker threads (named natterd-wN), counted from /proc */
 static int count_workers(pid_t pid)
 {
-	char path[64], comm[32];
+	/* room for any name readdir gives, not just the numbers it will */
+	char path[64 + sizeof(((struct dirent *)0)->d_name)], comm[32];
 	int n = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
