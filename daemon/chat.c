@@ -25,6 +25,17 @@
 #define PING_TOKEN_MAX   64
 #define QUIT_MESSAGE_MAX 160
 
+/*
+ * What a room hears: the longest lines the service sends for one input
+ * line. The config sizes limits.max_output by NT_TEXT_SAY_MAX(), which
+ * counts on exactly this much around the nick and the text, CRLF included.
+ */
+#define SAY_FMT "<%s> %.*s"
+#define ME_FMT  "* %s %.*s"
+_Static_assert(sizeof(SAY_FMT) - sizeof("%s%.*s") + 2 == NT_TEXT_SAY_EXTRA &&
+                   sizeof(ME_FMT) - sizeof("%s%.*s") + 2 == NT_TEXT_SAY_EXTRA,
+               "NT_TEXT_SAY_EXTRA does not match the room line formats");
+
 struct local_room;
 
 struct chat_session {
@@ -773,17 +784,17 @@ static void chat_command(struct chat_session *s, const struct nt_chat_line *l)
 {
 	switch (l->cmd) {
 	case NT_CHAT_SAY:
-		announce(s, s->ent.room,
-		         fmt_line("<%s> %.*s", s->ent.nick, (int)l->text_len,
-		                  l->text));
+		announce(
+		    s, s->ent.room,
+		    fmt_line(SAY_FMT, s->ent.nick, (int)l->text_len, l->text));
 		break;
 	case NT_CHAT_ME:
 		if (!l->text_len)
 			error_usage(s, l->cmd, "say what you do");
 		else
 			announce(s, s->ent.room,
-			         fmt_line("* %s %.*s", s->ent.nick,
-			                  (int)l->text_len, l->text));
+			         fmt_line(ME_FMT, s->ent.nick, (int)l->text_len,
+			                  l->text));
 		break;
 	case NT_CHAT_NICK:
 		cmd_nick(s, l);

@@ -314,19 +314,44 @@ size_t nt_text_clean(const uint8_t *in, size_t len, uint8_t *out, size_t outcap)
 	return c.len;
 }
 
-bool nt_text_is_clean(const uint8_t *s, size_t len)
+static enum nt_text_flaw flaw_of(uint32_t cp)
+{
+	if (cp == CP_INVALID)
+		return NT_TEXT_FLAW_UTF8;
+	if (cp < 0x20 || cp == C_DEL || is_c1(cp))
+		return NT_TEXT_FLAW_CONTROL;
+	if (is_bidi(cp))
+		return NT_TEXT_FLAW_BIDI;
+	return NT_TEXT_FLAW_NONE;
+}
+
+enum nt_text_flaw nt_text_find_flaw(const uint8_t *s, size_t len, size_t *off,
+                                    size_t *flaw_len)
 {
 	size_t i = 0;
 
 	while (i < len) {
 		uint32_t cp;
+		size_t n = utf8_decode(s + i, len - i, &cp);
+		enum nt_text_flaw f = flaw_of(cp);
 
-		i += utf8_decode(s + i, len - i, &cp);
-		if (cp == CP_INVALID || cp < 0x20 || cp == C_DEL || is_c1(cp) ||
-		    is_bidi(cp))
-			return false;
+		if (f != NT_TEXT_FLAW_NONE) {
+			*off = i;
+			*flaw_len = n;
+			return f;
+		}
+		i += n;
 	}
-	return true;
+	*off = len;
+	*flaw_len = 0;
+	return NT_TEXT_FLAW_NONE;
+}
+
+bool nt_text_is_clean(const uint8_t *s, size_t len)
+{
+	size_t off, n;
+
+	return nt_text_find_flaw(s, len, &off, &n) == NT_TEXT_FLAW_NONE;
 }
 
 bool nt_text_is_blank(const uint8_t *s, size_t len)

@@ -61,6 +61,18 @@ bool nt_line_partial(const struct nt_line *l);
 #define NT_TEXT_CLEAN_MAX(len) ((len)*3)
 
 /*
+ * The longest line a room hears for one input line of max_line bytes:
+ * "<nick> TEXT" or "* nick TEXT" put NT_TEXT_SAY_EXTRA bytes (CRLF
+ * included) around a nick of up to max_nick bytes and the cleaned text.
+ * Every other line the chat service sends for that input is shorter, so a
+ * client's output bound (limits.max_output) must hold at least this.
+ */
+#define NT_TEXT_SAY_EXTRA 5
+#define NT_TEXT_SAY_MAX(max_line, max_nick)                                    \
+	((size_t)(max_nick) + NT_TEXT_SAY_EXTRA +                              \
+	 NT_TEXT_CLEAN_MAX((size_t)(max_line)))
+
+/*
  * Turn one line of untrusted bytes into text safe to show on a terminal:
  *  - valid UTF-8 out; each maximal subpart of an ill-formed sequence
  *    (overlong, surrogate, > U+10FFFF, truncated, stray continuation,
@@ -92,6 +104,22 @@ size_t nt_text_clean(const uint8_t *in, size_t len, uint8_t *out,
  * bidi control.
  */
 bool nt_text_is_clean(const uint8_t *s, size_t len);
+
+enum nt_text_flaw {
+	NT_TEXT_FLAW_NONE,
+	NT_TEXT_FLAW_UTF8,    /* an ill-formed sequence (a maximal subpart) */
+	NT_TEXT_FLAW_CONTROL, /* C0 (TAB and ESC included), DEL or C1 */
+	NT_TEXT_FLAW_BIDI,    /* a bidi control */
+};
+
+/*
+ * The first thing in s that nt_text_is_clean() refuses, for text that must
+ * be clean as it is rather than cleaned (the configured MOTD): its offset
+ * in *off and its length in bytes in *flaw_len. NT_TEXT_FLAW_NONE leaves
+ * *off = len and *flaw_len = 0.
+ */
+enum nt_text_flaw nt_text_find_flaw(const uint8_t *s, size_t len, size_t *off,
+                                    size_t *flaw_len);
 
 /*
  * The longest prefix of s (at most max bytes) that does not split a UTF-8
