@@ -19,6 +19,7 @@
 
 #include <libconfig.h>
 
+#include "text.h"
 #include "util.h"
 
 #define FILE_SIZE_MAX     (1024 * 1024) /* any one file, main or included */
@@ -1055,6 +1056,41 @@ static void parse_chat(struct ctx *c, const config_setting_t *g,
 	parse_flood(c, k[C_FLOOD], chat);
 }
 
+/* "line 12", or "other.conf:12" when s is in another file than ref */
+static void place_of(char *buf, size_t size, const struct ctx *c,
+                     const config_setting_t *s, const config_setting_t *ref)
+{
+	if (!strcmp(file_of(c, s), file_of(c, ref)))
+		snprintf(buf, size, "line %d", line_of(s));
+	else
+		snprintf(buf, size, "%s:%d", file_of(c, s), line_of(s));
+}
+
+/*
+ * A room line too big for a reader's queue would disconnect every reader
+ * of the room, so max_output must hold the longest line max_line allows,
+ * from the longest nick any reload may leave in place. Defaults cannot
+ * clash: both settings are in the file when this fails.
+ */
+static void check_max_output(struct ctx *c, const config_setting_t *limits,
+                             const config_setting_t *chat,
+                             const struct nt_config *cfg)
+{
+	size_t need = NT_TEXT_SAY_MAX(cfg->chat.max_line, NT_NICK_LIMIT);
+	const config_setting_t *mo, *ml;
+	char place[PATH_MAX + 16];
+
+	if (cfg->limits.max_output >= need)
+		return;
+	mo = limits ? config_setting_get_member(limits, "max_output") : NULL;
+	ml = chat ? config_setting_get_member(chat, "max_line") : NULL;
+	place_of(place, sizeof(place), c, ml, mo);
+	err(c, mo,
+	    "limits.max_output (%zu) must hold one chat line: at least %zu "
+	    "with chat.max_line %u at %s",
+	    cfg->limits.max_output, need, cfg->chat.max_line, place);
+}
+
 /* ---- listeners ---------------------------------------------------------- */
 
 /* Sets the label that prefixes every message about this listener. */
@@ -1464,6 +1500,7 @@ static void parse_root(struct ctx *c, const config_setting_t *root,
 	parse_limits(c, k[R_LIMITS], cfg);
 	parse_timeouts(c, k[R_TIMEOUTS], NULL, &cfg->timeouts, set);
 	parse_chat(c, k[R_CHAT], &cfg->chat);
+	check_max_output(c, k[R_LIMITS], k[R_CHAT], cfg);
 	parse_listeners(c, k[R_LISTENERS], cfg, xs);
 	if (*xs)
 		resolve_timeouts(cfg, *xs);

@@ -25,8 +25,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "nt_test.h"
 #include "run_suite.h"
+#include "text.h"
 
 #define MOTD1 "natter test server"
 #define MOTD2 "be nice"
@@ -50,6 +52,7 @@ struct chat_opts {
 	unsigned idle, line;
 	unsigned rate, burst;
 	unsigned max_rooms;
+	unsigned max_line, max_nick;
 };
 
 static const struct chat_opts defaults = {
@@ -58,6 +61,8 @@ static const struct chat_opts defaults = {
     .rate = 5,
     .burst = 20,
     .max_rooms = 1000,
+    .max_line = 512,
+    .max_nick = 24,
 };
 
 static void chat_start(const struct chat_opts *o)
@@ -72,11 +77,12 @@ static void chat_start(const struct chat_opts *o)
 	    "timeouts = { idle = %u; line = %u; write = 60; "
 	    "shutdown_grace = 2; };\n"
 	    "chat = { motd = \"" MOTD1 "\\n" MOTD2 "\";\n"
-	    "  default_room = \"lobby\"; max_line = 512; max_nick = 24;\n"
+	    "  default_room = \"lobby\"; max_line = %u; max_nick = %u;\n"
 	    "  max_rooms = %u; flood = { rate = %u; burst = %u; }; };\n"
 	    "listeners = ( { name = \"chat\"; service = \"chat\"; "
 	    "family = \"ipv4\"; address = \"127.0.0.1\"; port = 0; } );\n",
-	    o->max_output, o->idle, o->line, o->max_rooms, o->rate, o->burst);
+	    o->max_output, o->idle, o->line, o->max_line, o->max_nick,
+	    o->max_rooms, o->rate, o->burst);
 }
 
 /* ---- clients --------------------------------------------------------------
@@ -1426,6 +1432,48 @@ START_TEST(test_long_line)
 }
 END_TEST
 
+/*
+ * With the least max_output the config accepts for its max_line, the
+ * longest line a room can hear (the longest nick, every input byte shown
+ * as U+FFFD) still reaches a reader whole, and the reader stays.
+ */
+START_TEST(test_max_output_holds_line)
+{
+	struct chat_opts o = defaults;
+	struct cl v[2];
+	struct cl *a = &v[0], *b = &v[1];
+	char nick[NT_NICK_LIMIT + 1], want[8192], got[8192];
+	uint8_t in[2000 + 2];
+	size_t n, len;
+
+	o.max_line = sizeof(in) - 2;
+	o.max_nick = NT_NICK_LIMIT;
+	o.max_output = NT_TEXT_SAY_MAX(o.max_line, NT_NICK_LIMIT);
+	chat_start(&o);
+	memset(nick, 'n', NT_NICK_LIMIT);
+	nick[NT_NICK_LIMIT] = '\0';
+	group_open(v, 2, (const char *const[]){nick, "bob"});
+
+	/* a stray continuation byte is one U+FFFD each (0xFF is telnet's) */
+	memset(in, 0x80, o.max_line);
+	memcpy(in + o.max_line, "\r\n", 2);
+	cl_send_raw(a, in, sizeof(in));
+	n = (size_t)snprintf(want, sizeof(want), "<%s> ", nick);
+	for (unsigned i = 0; i < o.max_line; i++, n += 3)
+		memcpy(want + n, "\xef\xbf\xbd", 3);
+	ck_assert_uint_eq(n + 2, o.max_output);
+	int rc = cl_line_n(b, got, sizeof(got), &len, IO_MS);
+	ck_assert_msg(rc == 0, "bob: waiting for the long line: %s",
+	              rc_str(rc));
+	ck_assert_uint_eq(len, n);
+	ck_assert(!memcmp(got, want, n));
+	EXPECT_QUIET(b);
+	EXPECT_QUIET(a);
+	group_close(v, 2);
+	stop_ok();
+}
+END_TEST
+
 /* CRLF, LF, CR NUL and a lone CR all end a line, never an extra one */
 START_TEST(test_line_endings)
 {
@@ -1940,6 +1988,7 @@ Suite *chat_e2e_suite(void)
 	tcase_add_test(tc, test_injection);
 	tcase_add_test(tc, test_truncation_utf8);
 	tcase_add_test(tc, test_long_line);
+	tcase_add_test(tc, test_max_output_holds_line);
 	tcase_add_test(tc, test_line_endings);
 	suite_add_tcase(s, tc);
 

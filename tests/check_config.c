@@ -701,6 +701,55 @@ START_TEST(test_limit_motd)
 }
 END_TEST
 
+/*
+ * The longest room line for max_line M is "<" + a 32-byte nick + "> " + M
+ * bytes each cleaned into U+FFFD (3 bytes) + CRLF: 3 M + 37. max_output
+ * must hold it, or that one line disconnects every reader of the room.
+ */
+START_TEST(test_limit_max_output_line)
+{
+	/* the file's order does not matter: the error is on max_output */
+	expect_one_error(load(OK_L "chat = {\n  max_line = 65536;\n};\n"
+	                           "limits = { max_output = 4096; };\n"),
+	                 5,
+	                 "limits.max_output (4096) must hold one chat line: "
+	                 "at least 196645 with chat.max_line 65536 at line 3");
+	reset();
+	/* the least that holds one line, and one byte less */
+	load_ok(OK_L "chat = { max_line = 2000; };\n"
+	             "limits = { max_output = 6037; };\n");
+	ck_assert_uint_eq(cfg->limits.max_output, 6037);
+	reset();
+	expect_one_error(load(OK_L "chat = { max_line = 2000; };\n"
+	                           "limits = { max_output = 6036; };\n"),
+	                 3,
+	                 "limits.max_output (6036) must hold one chat line: "
+	                 "at least 6037 with chat.max_line 2000 at line 2");
+	reset();
+	/* up to max_line 1353 the smallest max_output is enough */
+	load_ok(OK_L "chat = { max_line = 1353; };\n"
+	             "limits = { max_output = 4096; };\n");
+	reset();
+	expect_one_error(load(OK_L "chat = { max_line = 1354; };\n"
+	                           "limits = { max_output = 4096; };\n"),
+	                 3,
+	                 "limits.max_output (4096) must hold one chat line: "
+	                 "at least 4099 with chat.max_line 1354 at line 2");
+	reset();
+	/* either one alone keeps the other's default, which always fits */
+	load_ok(OK_L "chat = { max_line = 65536; };\n");
+	reset();
+	load_ok(OK_L "limits = { max_output = 4096; };\n");
+	reset();
+	/* a value already refused is not blamed twice */
+	expect_one_error(load(OK_L "chat = { max_line = 65536; };\n"
+	                           "limits = { max_output = 4095; };\n"),
+	                 3,
+	                 "limits.max_output 4095 is out of range "
+	                 "(4096..1073741824)");
+}
+END_TEST
+
 START_TEST(test_too_many_listeners)
 {
 	size_t n = 257, i;
@@ -964,6 +1013,26 @@ START_TEST(test_include)
 	ck_assert_uint_eq(l->port, 8);
 	ck_assert_int_eq(l->line, 1);
 	ck_assert_int_eq(nt_config_listener(cfg, "a")->line, 2);
+}
+END_TEST
+
+/* the error names where max_line is when it is in another file */
+START_TEST(test_include_max_output)
+{
+	const char *more, *path;
+
+	more = tmp_write("more.conf", "chat = {\n  max_line = 2000;\n};\n");
+	path =
+	    tmp_write("main.conf", OK_L "@include \"@DIR@/more.conf\"\n"
+	                                "limits = { max_output = 4096; };\n");
+	ck_assert_int_eq(nt_config_load_file(path, &cfg, &diag), -EINVAL);
+	ck_assert_msg(diag.n == 1, "%zu errors:%s", diag.n, dump());
+	char want[512];
+	snprintf(want, sizeof(want),
+	         "limits.max_output (4096) must hold one chat line: at least "
+	         "6037 with chat.max_line 2000 at %s:2",
+	         more);
+	expect_error(0, path, 3, want);
 }
 END_TEST
 
@@ -1300,6 +1369,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_limit_path);
 	tcase_add_test(tc, test_limit_room_user);
 	tcase_add_test(tc, test_limit_motd);
+	tcase_add_test(tc, test_limit_max_output_line);
 	tcase_add_test(tc, test_too_many_listeners);
 	tcase_add_test(tc, test_group_size);
 	suite_add_tcase(s, tc);
@@ -1310,6 +1380,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_include);
+	tcase_add_test(tc, test_include_max_output);
 	tcase_add_test(tc, test_include_duplicate);
 	tcase_add_test(tc, test_include_unreadable);
 	tcase_add_test(tc, test_include_misplaced_string);
