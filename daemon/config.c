@@ -971,18 +971,56 @@ static void motd_append(char *dst, size_t *len, const char *s)
 	*len += n;
 }
 
+static const char *const flaw_names[] = {
+    [NT_TEXT_FLAW_UTF8] = "invalid UTF-8",
+    [NT_TEXT_FLAW_CONTROL] = "a control character",
+    [NT_TEXT_FLAW_BIDI] = "a bidirectional control",
+};
+
+/*
+ * Text the chat shows users as it is: it must already be what cleaned user
+ * text is (text.c), or a terminal escape or a stray CR in it would reach
+ * every client. "\n" separates lines and is the one control allowed.
+ */
+static bool text_ok(struct ctx *c, const config_setting_t *s, const char *key,
+                    const char *v)
+{
+	size_t len = strlen(v), i = 0, off, n;
+	char bad[8], e[ESC_MAX];
+
+	while (i < len) {
+		size_t line = strcspn(v + i, "\n");
+		enum nt_text_flaw f =
+		    nt_text_find_flaw((const uint8_t *)v + i, line, &off, &n);
+
+		if (f != NT_TEXT_FLAW_NONE) {
+			snprintf(bad, sizeof(bad), "%.*s", (int)n, v + i + off);
+			err(c, s,
+			    "%s has %s (\"%s\") at byte %zu: text shown to "
+			    "users must be printable UTF-8",
+			    key, flaw_names[f], esc(e, sizeof(e), bad),
+			    i + off);
+			return false;
+		}
+		i += line + 1;
+	}
+	return true;
+}
+
 /* a string, or a list of lines to join with "\n" */
 static void parse_motd(struct ctx *c, const config_setting_t *s, char *motd)
 {
 	static const char *const bad =
 	    "'chat.motd' must be a string or a list of strings";
-	char buf[NT_MOTD_MAX];
+	char buf[NT_MOTD_MAX], key[32];
 	size_t len = 0;
+	bool ok = true;
 	int i, n;
 
 	if (!s)
 		return;
 	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		ok = text_ok(c, s, "chat.motd", config_setting_get_string(s));
 		motd_append(buf, &len, config_setting_get_string(s));
 	} else if (config_setting_is_list(s) || config_setting_is_array(s)) {
 		n = config_setting_length(s);
@@ -994,6 +1032,11 @@ static void parse_motd(struct ctx *c, const config_setting_t *s, char *motd)
 				err(c, e, "%s", bad);
 				return;
 			}
+			/* libconfig may place the last string on the line
+			 * after it: its number finds it too */
+			snprintf(key, sizeof(key), "chat.motd string %d",
+			         i + 1);
+			ok &= text_ok(c, e, key, config_setting_get_string(e));
 			if (i > 0)
 				motd_append(buf, &len, "\n");
 			motd_append(buf, &len, config_setting_get_string(e));
@@ -1002,6 +1045,8 @@ static void parse_motd(struct ctx *c, const config_setting_t *s, char *motd)
 		err(c, s, "%s", bad);
 		return;
 	}
+	if (!ok)
+		return;
 	if (len > NT_MOTD_MAX) {
 		err(c, s, "chat.motd is %zu bytes long (%d at most)", len,
 		    NT_MOTD_MAX);

@@ -881,6 +881,117 @@ START_TEST(test_failure_keeps_out)
 }
 END_TEST
 
+/* ---- configured text that users see ------------------------------------- */
+
+#define MOTD_FMT OK_L "chat = { motd = \"%s\"; };\n"
+
+/* motd (a libconfig string body) must be refused with this message */
+static void expect_motd_refused(const char *motd, const char *msg)
+{
+	int r = load_fmt(MOTD_FMT, motd);
+
+	ck_assert_msg(r == -EINVAL && diag.n == 1, "\"%s\": r=%d:%s", motd, r,
+	              dump());
+	expect_error(0, NAME, 2, msg);
+	reset();
+}
+
+#define TEXT_RULE ": text shown to users must be printable UTF-8"
+
+/* every C0 control but the line break, DEL and every C1 control */
+START_TEST(test_motd_controls)
+{
+	char motd[32], msg[256];
+	unsigned b;
+
+	for (b = 0x01; b <= 0x9f; b++) {
+		if (b == '\n' || (b >= 0x20 && b < 0x7f))
+			continue;
+		/* libconfig's escape gives the byte itself, C1 as UTF-8 */
+		if (b < 0x80)
+			snprintf(motd, sizeof(motd), "ok\\nab\\x%02x", b);
+		else
+			snprintf(motd, sizeof(motd), "ok\\nab\\xc2\\x%02x", b);
+		if (b < 0x80)
+			snprintf(msg, sizeof(msg),
+			         "chat.motd has a control character "
+			         "(\"\\x%02x\") at byte 5" TEXT_RULE,
+			         b);
+		else
+			snprintf(msg, sizeof(msg),
+			         "chat.motd has a control character "
+			         "(\"\\xc2\\x%02x\") at byte 5" TEXT_RULE,
+			         b);
+		expect_motd_refused(motd, msg);
+	}
+}
+END_TEST
+
+START_TEST(test_motd_text)
+{
+	/* a terminal title, a clear screen and a forged line */
+	expect_motd_refused("\\x1b]0;owned\\x07\\x1b[2J\\rfake line",
+	                    "chat.motd has a control character (\"\\x1b\") at "
+	                    "byte 0" TEXT_RULE);
+	expect_motd_refused("hello\\rfake line",
+	                    "chat.motd has a control character (\"\\x0d\") at "
+	                    "byte 5" TEXT_RULE);
+	/* raw bytes in the file, not only escapes */
+	expect_motd_refused("a\x1b[2J",
+	                    "chat.motd has a control character (\"\\x1b\") at "
+	                    "byte 1" TEXT_RULE);
+	expect_motd_refused("tab\\there",
+	                    "chat.motd has a control character (\"\\x09\") at "
+	                    "byte 3" TEXT_RULE);
+	/* ill-formed UTF-8, each maximal subpart as text.c sees it */
+	expect_motd_refused("caf\\xe9",
+	                    "chat.motd has invalid UTF-8 (\"\\xe9\") at byte "
+	                    "3" TEXT_RULE);
+	expect_motd_refused("x\xff",
+	                    "chat.motd has invalid UTF-8 (\"\\xff\") at byte "
+	                    "1" TEXT_RULE);
+	expect_motd_refused("\\xc0\\xafx", "chat.motd has invalid UTF-8 "
+	                                   "(\"\\xc0\") at byte 0" TEXT_RULE);
+	expect_motd_refused("\\xed\\xa0\\x80",
+	                    "chat.motd has invalid UTF-8 "
+	                    "(\"\\xed\") at byte 0" TEXT_RULE);
+	expect_motd_refused("ab\\xe2\\x82",
+	                    "chat.motd has invalid UTF-8 "
+	                    "(\"\\xe2\\x82\") at byte 2" TEXT_RULE);
+	expect_motd_refused("\\x80", "chat.motd has invalid UTF-8 (\"\\x80\") "
+	                             "at byte 0" TEXT_RULE);
+	/* a right-to-left override would reorder the lines after it */
+	expect_motd_refused("abc\\xe2\\x80\\xae",
+	                    "chat.motd has a bidirectional control "
+	                    "(\"\\xe2\\x80\\xae\") at byte 3" TEXT_RULE);
+
+	/* in a list, each string on its own line, offsets within it */
+	ck_assert_int_eq(load(OK_L "chat = { motd = (\n"
+	                           "  \"fine\",\n"
+	                           "  \"ring \\x07\",\n"
+	                           "  \"fine too\\nand \\x9b\" ); };\n"),
+	                 -EINVAL);
+	ck_assert_msg(diag.n == 2, "%zu errors:%s", diag.n, dump());
+	expect_error(
+	    0, NAME, 4,
+	    "chat.motd string 2 has a control character (\"\\x07\") at byte "
+	    "5" TEXT_RULE);
+	expect_error(1, NAME, 5,
+	             "chat.motd string 3 has invalid UTF-8 (\"\\x9b\") at byte "
+	             "13" TEXT_RULE);
+	reset();
+
+	/* valid UTF-8 of every length, and line breaks, are fine */
+	load_ok(OK_L
+	        "chat = { motd = ( \"caf\xc3\xa9 \\xe2\\x82\\xac\",\n"
+	        "  \"\xf0\x9f\x98\x80 ok\\n\", \"\xe6\x97\xa5\xe6\x9c\xac\" ); "
+	        "};\n");
+	ck_assert_str_eq(cfg->chat.motd, "caf\xc3\xa9 \xe2\x82\xac\n"
+	                                 "\xf0\x9f\x98\x80 ok\n\n"
+	                                 "\xe6\x97\xa5\xe6\x9c\xac");
+}
+END_TEST
+
 /* ---- files -------------------------------------------------------------- */
 
 static char tmpdir[64];
@@ -1349,6 +1460,13 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_all_settings);
 	tcase_add_test(tc, test_timeout_override);
 	tcase_add_test(tc, test_motd_list);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("text");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_motd_controls);
+	tcase_add_test(tc, test_motd_text);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
