@@ -4,7 +4,8 @@
  * and at least one diagnostic); every diagnostic names a file and has a line
  * number within that file, except the few that are about a file as a whole
  * (see below); messages hold no control characters; loading is
- * deterministic; an accepted config keeps every documented range.
+ * deterministic; an accepted config keeps every documented range, its MOTD
+ * is clean text line by line and its max_output holds the longest chat line.
  *
  * "With a line number" means line >= 1 and, for the text itself, no later
  * than its last line. Line 0 ("FILE: message", natterd.conf(5)) is kept for
@@ -103,6 +104,19 @@ static void check_config(const struct nt_config *c)
 	               c->chat.flood_burst >= 1,
 	           "chat settings out of range");
 	FUZZ_CHECK(strlen(c->chat.motd) <= NT_MOTD_MAX, "motd too long");
+	for (const char *p = c->chat.motd;; p++) {
+		size_t n = strcspn(p, "\n");
+		FUZZ_CHECK(nt_text_is_clean((const uint8_t *)p, n),
+		           "the motd line at byte %zu is not clean text",
+		           (size_t)(p - c->chat.motd));
+		p += n;
+		if (!*p)
+			break;
+	}
+	FUZZ_CHECK(c->limits.max_output >=
+	               NT_TEXT_SAY_MAX(c->chat.max_line, NT_NICK_LIMIT),
+	           "max_output %zu cannot hold a line of max_line %u",
+	           c->limits.max_output, c->chat.max_line);
 	FUZZ_CHECK(nt_text_room_normalize(c->chat.default_room,
 	                                  strlen(c->chat.default_room),
 	                                  room) > 0 &&
