@@ -64,8 +64,9 @@ bool nt_line_partial(const struct nt_line *l);
  * The longest line a room hears for one input line of max_line bytes:
  * "<nick> TEXT" or "* nick TEXT" put NT_TEXT_SAY_EXTRA bytes (CRLF
  * included) around a nick of up to max_nick bytes and the cleaned text.
- * Every other line the chat service sends for that input is shorter, so a
- * client's output bound (limits.max_output) must hold at least this.
+ * Any other line the chat service sends is shorter, or has a fixed bound
+ * below the least max_output (/who: about 3.4 KB), so a client's output
+ * bound (limits.max_output) must hold at least this.
  */
 #define NT_TEXT_SAY_EXTRA 5
 #define NT_TEXT_SAY_MAX(max_line, max_nick)                                    \
