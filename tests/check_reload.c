@@ -2,16 +2,19 @@
  * SIGHUP reloads, end to end: a bad file changes nothing; listeners are
  * added, removed and moved while clients on all of them stay connected;
  * timeouts, limits, the MOTD and the log level apply to the connections
- * that are already there.
+ * that are already there; a unix socket's new mode reaches that socket and
+ * nothing else.
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nt_test.h"
@@ -365,6 +368,56 @@ START_TEST(test_cli_level_wins)
 }
 END_TEST
 
+#define UNIX_L(mode)                                                           \
+	"listeners = ({ name = \"u\"; service = \"echo\";"                     \
+	" path = \"@DIR@/u.sock\"; mode = \"" mode "\"; });\n"
+
+static unsigned file_mode(const char *path)
+{
+	struct stat st;
+
+	ck_assert_msg(lstat(path, &st) == 0, "lstat %s: %s", path,
+	              strerror(errno));
+	return (unsigned)(st.st_mode & 07777);
+}
+
+/*
+ * The socket file has exactly the configured mode from the start, whatever
+ * natterd's umask, and a reload changes it. Once the path is a symlink to
+ * another file, a new mode leaves that file alone and the log says why.
+ */
+START_TEST(test_unix_mode_not_through_symlink)
+{
+	char sock[300], victim[300];
+
+	mode_t um = umask(0077);
+	nt_daemon_start(&d, NULL, UNIX_L("0644"));
+	umask(um);
+	snprintf(sock, sizeof(sock), "%s/u.sock", d.dir);
+	ck_assert_uint_eq(file_mode(sock), 0644);
+	rewrite(UNIX_L("0660"));
+	hup("reloaded", 1);
+	ck_assert_uint_eq(file_mode(sock), 0660);
+
+	snprintf(victim, sizeof(victim), "%s/victim", d.dir);
+	int fd = open(victim, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(chmod(victim, 0600), 0);
+	ck_assert_int_eq(unlink(sock), 0);
+	ck_assert_int_eq(symlink(victim, sock), 0);
+	rewrite(UNIX_L("0666"));
+	hup("reloaded", 2);
+	ck_assert_uint_eq(file_mode(victim), 0600);
+	ck_assert(nt_daemon_log_contains(
+	    &d,
+	    "is no longer the socket natterd bound; not changing its mode"));
+	ck_assert_int_eq(nt_daemon_stop(&d, SIGTERM, NT_TEST_STOP_MS), 0);
+	/* and the file natterd did not create is not removed */
+	ck_assert_uint_eq(file_mode(victim), 0600);
+}
+END_TEST
+
 Suite *reload_suite(void);
 
 Suite *reload_suite(void)
@@ -379,6 +432,7 @@ Suite *reload_suite(void)
 	tcase_add_test(tc, test_idle_timeout_applies);
 	tcase_add_test(tc, test_limits_motd_level);
 	tcase_add_test(tc, test_cli_level_wins);
+	tcase_add_test(tc, test_unix_mode_not_through_symlink);
 	suite_add_tcase(s, tc);
 	return s;
 }
