@@ -64,29 +64,40 @@ static void rewrite(const char *fmt, ...)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
-/* SIGHUP, and wait for the n-th "reloaded" or "reload failed" line */
-static void hup(const char *expect, int nth)
+/* how many times s is in the daemon's log */
+static int log_count(const char *s)
 {
 	char *log = nt_daemon_log(&d);
 	int seen = 0;
 
-	for (char *p = log; (p = strstr(p, expect)); p++)
+	for (char *p = log; (p = strstr(p, s)); p++)
 		seen++;
 	free(log);
-	ck_assert_int_eq(seen, nth - 1);
-	kill(d.pid, SIGHUP);
+	return seen;
+}
+
+/* wait until s is in the log n times; false when IO_MS passed first */
+static bool wait_log_count(const char *s, int n)
+{
 	uint64_t deadline = nt_test_now_ms() + IO_MS;
-	while (seen < nth && nt_test_now_ms() < deadline) {
+
+	while (log_count(s) < n) {
+		if (nt_test_now_ms() >= deadline)
+			return false;
 		nt_sleep_ms(20);
-		log = nt_daemon_log(&d);
-		seen = 0;
-		for (char *p = log; (p = strstr(p, expect)); p++)
-			seen++;
-		free(log);
 	}
-	if (seen < nth)
+	return true;
+}
+
+/* SIGHUP, and wait for the n-th "reloaded" or "reload failed" line */
+static void hup(const char *expect, int nth)
+{
+	ck_assert_int_eq(log_count(expect), nth - 1);
+	kill(d.pid, SIGHUP);
+	if (!wait_log_count(expect, nth)) {
 		nt_daemon_dump_log(&d);
-	ck_assert_msg(seen >= nth, "no \"%s\" after SIGHUP", expect);
+		ck_abort_msg("no \"%s\" after SIGHUP", expect);
+	}
 }
 
 static int chat_client(const char *name)
@@ -368,6 +379,67 @@ START_TEST(test_cli_level_wins)
 }
 END_TEST
 
+#define PER_IP_CONF(n)                                                         \
+	"log_level = \"debug\";\nlimits = { per_ip = " n "; };\n"              \
+	"listeners = (" ECHO_L("echo") ");\n"
+
+static int echo_client(void)
+{
+	int fd = nt_daemon_connect(&d, "echo");
+
+	ck_assert_int_eq(nt_echo_check(fd, "hi", 2, IO_MS), 0);
+	return fd;
+}
+
+static void echo_refused_per_ip(void)
+{
+	char line[512];
+	int fd = nt_daemon_connect(&d, "echo");
+
+	ck_assert_int_gt(nt_read_line(fd, line, sizeof(line), IO_MS), 0);
+	ck_assert_str_eq(line,
+	                 "!!! too many connections from your address\r\n");
+	close(fd);
+}
+
+/*
+ * Connections made while per_ip was 0 were never counted, so their end
+ * must not give back what connections counted after a reload took: three
+ * with no limit, then per_ip = 2 and two more, the three close, and still
+ * no third one from the address.
+ */
+START_TEST(test_per_ip_from_unlimited)
+{
+	int old[3], now[2];
+
+	nt_daemon_start(&d, NULL, PER_IP_CONF("0"));
+	for (int i = 0; i < 3; i++)
+		old[i] = echo_client();
+	rewrite(PER_IP_CONF("2"));
+	hup("reloaded", 1);
+	for (int i = 0; i < 2; i++)
+		now[i] = echo_client();
+	echo_refused_per_ip();
+	int closed = log_count("closed: ");
+	for (int i = 0; i < 3; i++)
+		close(old[i]);
+	ck_assert(wait_log_count("closed: ", closed + 3));
+	/* their slots (if any) are given back just after that line */
+	nt_sleep_ms(100);
+	echo_refused_per_ip();
+	echo_refused_per_ip();
+	/* one of the counted ones leaves: room for exactly one */
+	close(now[0]);
+	ck_assert(wait_log_count("closed: ", closed + 4));
+	nt_sleep_ms(100);
+	now[0] = echo_client();
+	echo_refused_per_ip();
+	close(now[0]);
+	close(now[1]);
+	ck_assert_int_eq(nt_daemon_stop(&d, SIGTERM, NT_TEST_STOP_MS), 0);
+}
+END_TEST
+
 #define UNIX_L(mode)                                                           \
 	"listeners = ({ name = \"u\"; service = \"echo\";"                     \
 	" path = \"@DIR@/u.sock\"; mode = \"" mode "\"; });\n"
@@ -433,6 +505,7 @@ Suite *reload_suite(void)
 	tcase_add_test(tc, test_limits_motd_level);
 	tcase_add_test(tc, test_cli_level_wins);
 	tcase_add_test(tc, test_unix_mode_not_through_symlink);
+	tcase_add_test(tc, test_per_ip_from_unlimited);
 	suite_add_tcase(s, tc);
 	return s;
 }
