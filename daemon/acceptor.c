@@ -42,7 +42,8 @@ int nt_acceptor_init(struct nt_acceptor *a, struct nt_listener_set *set,
 	a->n_workers = n_workers;
 	atomic_init(&a->max_connections, max_connections);
 	atomic_init(&a->spare_fd, -1);
-	if (!(a->iplimit = nt_iplimit_new(per_ip)))
+	if (!(a->iplimit =
+	          nt_iplimit_new(per_ip, set->cfg->limits.per_ip_prefix6)))
 		goto fail;
 	int fd = open("/", O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -64,7 +65,7 @@ void nt_acceptor_update(struct nt_acceptor *a, struct nt_listener_set *set,
 	a->set = set;
 	nt_listener_set_close(old, set);
 	atomic_store(&a->max_connections, max_connections);
-	nt_iplimit_set_max(a->iplimit, per_ip);
+	nt_iplimit_set(a->iplimit, per_ip, set->cfg->limits.per_ip_prefix6);
 }
 
 void nt_acceptor_release(struct nt_acceptor *a, const struct nt_peer *peer)
@@ -154,14 +155,16 @@ void nt_acceptor_adopt(struct nt_acceptor *a, int fd,
                        const struct nt_peer *peer,
                        struct nt_conn_restore *restore)
 {
-	nt_iplimit_add(a->iplimit, peer);
+	struct nt_peer counted = *peer;
+
+	nt_iplimit_add(a->iplimit, &counted);
 	atomic_fetch_add_explicit(&a->open, 1, memory_order_relaxed);
-	acceptor_hand_over(a, NULL, fd, lc, a->set->cfg, peer, restore);
+	acceptor_hand_over(a, NULL, fd, lc, a->set->cfg, &counted, restore);
 }
 
 static void acceptor_admit(struct nt_acceptor *a, struct nt_worker *w,
                            const struct nt_wlisten *l, int fd,
-                           const struct nt_peer *peer)
+                           struct nt_peer *peer)
 {
 	/* taken first, so that workers admitting at once cannot overshoot */
 	if (atomic_fetch_add_explicit(&a->open, 1, memory_order_relaxed) >=

@@ -45,15 +45,15 @@ struct nt_acceptor {
 /*
  * Serve set (the acceptor owns it from now on, also on failure).
  * max_connections is the effective limit (the configured one, lowered to
- * what the fd limit allows).
+ * what the fd limit allows); limits.per_ip_prefix6 is set's.
  */
 int nt_acceptor_init(struct nt_acceptor *a, struct nt_listener_set *set,
                      struct nt_worker **workers, size_t n_workers,
                      unsigned max_connections, unsigned per_ip);
 /*
  * Main thread, once every worker watches set (taken): it replaces the old
- * set, whose listeners set does not have are closed, and the limits apply
- * from now on.
+ * set, whose listeners set does not have are closed, and the limits
+ * (per_ip_prefix6 from set's configuration) apply from now on.
  */
 void nt_acceptor_update(struct nt_acceptor *a, struct nt_listener_set *set,
                         unsigned max_connections, unsigned per_ip);
@@ -79,7 +79,8 @@ struct nt_listener_set *nt_acceptor_take_set(struct nt_acceptor *a);
 /* Frees what init made; a set still held is closed with its listeners. */
 void nt_acceptor_destroy(struct nt_acceptor *a);
 
-/* A connection admitted by this acceptor has ended; any thread. */
+/* A connection admitted by this acceptor has ended; any thread. peer is
+ * the one admission filled in (it knows what per_ip counted). */
 void nt_acceptor_release(struct nt_acceptor *a, const struct nt_peer *peer);
 
 #endif

@@ -85,8 +85,9 @@ static const char *const root_keys[R_N] = {
     "limits",  "timeouts",        "chat",      "listeners",
 };
 
-enum { LIM_PER_IP, LIM_MAX_OUTPUT, LIM_N };
-static const char *const limit_keys[LIM_N] = {"per_ip", "max_output"};
+enum { LIM_PER_IP, LIM_PER_IP_PREFIX6, LIM_MAX_OUTPUT, LIM_N };
+static const char *const limit_keys[LIM_N] = {"per_ip", "per_ip_prefix6",
+                                              "max_output"};
 
 enum { T_IDLE, T_WRITE, T_LINE, T_GRACE, T_N };
 static const char *const timeout_keys[T_N] = {"idle", "write", "line",
@@ -922,6 +923,8 @@ static void parse_limits(struct ctx *c, const config_setting_t *g,
 	members(c, g, limit_keys, LIM_N, k, " in 'limits'");
 	set_uint(c, k[LIM_PER_IP], "limits.", 0, NT_MAX_CONNS,
 	         &cfg->limits.per_ip);
+	set_uint(c, k[LIM_PER_IP_PREFIX6], "limits.", 1, 128,
+	         &cfg->limits.per_ip_prefix6);
 	if (get_int(c, k[LIM_MAX_OUTPUT], "limits.", NT_MIN_MAX_OUTPUT,
 	            NT_MAX_MAX_OUTPUT, &v))
 		cfg->limits.max_output = (size_t)v;
@@ -1517,6 +1520,7 @@ static struct nt_config *config_new(const char *name)
 	cfg->max_connections = 4096;
 	cfg->log_level = NT_LOG_INFO;
 	cfg->limits.per_ip = 64;
+	cfg->limits.per_ip_prefix6 = 64;
 	cfg->limits.max_output = 256 * 1024;
 	cfg->timeouts = (struct nt_timeouts){
 	    .idle = 300, .write = 30, .line = 30, .shutdown_grace = 5};

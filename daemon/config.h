@@ -91,8 +91,9 @@ struct nt_config {
 	char user[64];   /* drop privileges to this user; empty: don't */
 	bool core_dumps; /* leave core files possible (they hold chat text) */
 	struct {
-		unsigned per_ip;   /* 0 = unlimited */
-		size_t max_output; /* bytes queued per client */
+		unsigned per_ip;         /* 0 = unlimited */
+		unsigned per_ip_prefix6; /* IPv6: per_ip counts per prefix */
+		size_t max_output;       /* bytes queued per client */
 	} limits;
 	struct nt_timeouts timeouts;
 	struct nt_chat_conf chat;

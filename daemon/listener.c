@@ -153,6 +153,35 @@ static int listener_clear_stale(const struct nt_listener_conf *lc,
 	return 0;
 }
 
+/*
+ * Set the mode of the socket file l bound, and of nothing else: the path
+ * may lead elsewhere by now (a symlink to another file, say, while natterd
+ * is still root). The file is opened without following a link and must be
+ * our socket by device and inode; the mode is then set through that
+ * descriptor's /proc link (fchmod refuses O_PATH descriptors), which
+ * names that very inode, not the path. -ESTALE when it is not ours.
+ */
+static int listener_chmod(const struct nt_listener *l, mode_t mode)
+{
+	char proc[64];
+	struct stat st;
+	int fd, rc = 0;
+
+	fd = open(l->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ELOOP ? -ESTALE : -errno;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (!S_ISSOCK(st.st_mode) || st.st_dev != l->dev ||
+	         st.st_ino != l->ino)
+		rc = -ESTALE;
+	else if (chmod(proc, mode) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 static int listener_open_unix(struct nt_listener *l,
                               const struct nt_listener_conf *lc)
 {
@@ -178,9 +207,9 @@ static int listener_open_unix(struct nt_listener *l,
 		return rc;
 	}
 	/*
-	 * Bind under a umask that already yields the configured mode, so the
-	 * file is never reachable with looser permissions, then chmod to be
-	 * exact whatever the umask allowed.
+	 * Bind under the umask that yields exactly the configured mode (at
+	 * most 0777): no chmod by name afterwards, which would follow
+	 * whatever the path has become by then.
 	 */
 	mode_t old = umask(0777 & ~lc->mode);
 	rc = bind(fd, (struct sockaddr *)&un, len) < 0 ? -errno : 0;
@@ -190,17 +219,25 @@ static int listener_open_unix(struct nt_listener *l,
 		       lc->name, lc->path);
 		goto fail;
 	}
-	if (chmod(lc->path, lc->mode) < 0 || lstat(lc->path, &st) < 0) {
+	if (lstat(lc->path, &st) < 0) {
 		rc = -errno;
-		nt_log_err("listener \"%s\": cannot set mode %04o on %s",
-		           lc->name, (unsigned)lc->mode, lc->path);
-		unlink(lc->path);
+		nt_log_err("listener \"%s\": cannot stat %s", lc->name,
+		           lc->path);
 		goto fail;
 	}
 	memcpy(l->path, lc->path, plen + 1);
 	l->dev = st.st_dev;
 	l->ino = st.st_ino;
 	l->fd = fd;
+	/* a default ACL on the directory overrides the umask */
+	if ((st.st_mode & 07777) != lc->mode &&
+	    (rc = listener_chmod(l, lc->mode)) < 0) {
+		nt_log(NT_LOG_ERR, -rc,
+		       "listener \"%s\": cannot set mode %04o on %s", lc->name,
+		       (unsigned)lc->mode, lc->path);
+		nt_listener_close(l);
+		return rc;
+	}
 	return 0;
 fail:
 	close(fd);
@@ -593,6 +630,29 @@ fail:
 	return rc;
 }
 
+static void listener_update_mode(const struct nt_listener *l,
+                                 const struct nt_listener_conf *lc)
+{
+	int rc;
+
+	if (!l->path[0]) {
+		/* kept across a restart: which file is ours is not known */
+		nt_log_notice("listener \"%s\": mode %04o applies when %s is "
+		              "next bound (restart)",
+		              lc->name, (unsigned)lc->mode, lc->path);
+		return;
+	}
+	rc = listener_chmod(l, lc->mode);
+	if (rc == -ESTALE)
+		nt_log_warnx("listener \"%s\": %s is no longer the socket "
+		             "natterd bound; not changing its mode",
+		             lc->name, l->path);
+	else if (rc < 0)
+		nt_log(NT_LOG_WARNING, -rc,
+		       "listener \"%s\": cannot set mode %04o on %s", lc->name,
+		       (unsigned)lc->mode, l->path);
+}
+
 /* a kept listener whose configuration changed in ways a socket can follow */
 static void listener_update(struct nt_listener *l,
                             const struct nt_listener_conf *olc,
@@ -609,10 +669,8 @@ static void listener_update(struct nt_listener *l,
 	if (lc->backlog != olc->backlog && listen(l->fd, lc->backlog) < 0)
 		nt_log_warn("listener \"%s\": cannot change the backlog",
 		            lc->name);
-	if (lc->family == NT_FAMILY_UNIX && lc->mode != olc->mode &&
-	    chmod(lc->path, lc->mode) < 0)
-		nt_log_warn("listener \"%s\": cannot set mode %04o on %s",
-		            lc->name, (unsigned)lc->mode, lc->path);
+	if (lc->family == NT_FAMILY_UNIX && lc->mode != olc->mode)
+		listener_update_mode(l, lc);
 	if (lc->reuseaddr != olc->reuseaddr || lc->reuseport != olc->reuseport)
 		nt_log_notice("listener \"%s\": reuseaddr and reuseport "
 		              "changes apply when it is next bound (restart)",

@@ -18,7 +18,7 @@
 #define NT_MAX(a, b)     ((a) > (b) ? (a) : (b))
 
 /*
- * A peer's address in 20 bytes rather than a 128-byte sockaddr_storage:
+ * A peer's address in 22 bytes rather than a 128-byte sockaddr_storage:
  * every connection carries one. IPv4-mapped IPv6 addresses are stored as
  * IPv4 so that per-address limits see one client, not two.
  */
@@ -26,6 +26,9 @@ struct nt_peer {
 	sa_family_t family; /* AF_INET, AF_INET6 or AF_UNIX */
 	uint16_t port;      /* host order */
 	uint8_t addr[16];   /* 4 bytes used for AF_INET */
+	/* limits.per_ip: the prefix length its address was counted under,
+	 * which its release must use; 0 = not counted (iplimit.c) */
+	uint8_t counted;
 };
 
 void nt_peer_from_sockaddr(struct nt_peer *p, const struct sockaddr *sa,

@@ -100,6 +100,7 @@ static void check_defaults(const struct nt_config *c)
 	ck_assert_str_eq(c->user, "");
 	ck_assert(!c->core_dumps);
 	ck_assert_uint_eq(c->limits.per_ip, 64);
+	ck_assert_uint_eq(c->limits.per_ip_prefix6, 64);
 	ck_assert_uint_eq(c->limits.max_output, 262144);
 	ck_assert_uint_eq(c->timeouts.idle, 300);
 	ck_assert_uint_eq(c->timeouts.write, 30);
@@ -232,7 +233,8 @@ START_TEST(test_all_settings)
 	load_ok(
 	    "workers = 256; max_connections = 1000000;\n"
 	    "log_level = \"debug\"; user = \"natter\"; core_dumps = true;\n"
-	    "limits = { per_ip = 0; max_output = 1073741824L; };\n"
+	    "limits = { per_ip = 0; per_ip_prefix6 = 128;\n"
+	    "  max_output = 1073741824L; };\n"
 	    "timeouts = { idle = 0; write = 604800; shutdown_grace = 1; };\n"
 	    "chat = { motd = \"one\\ntwo\"; default_room = \"a-b_9\";\n"
 	    "  max_line = 65536; max_nick = 32; max_rooms = 100000;\n"
@@ -243,6 +245,7 @@ START_TEST(test_all_settings)
 	ck_assert_str_eq(cfg->user, "natter");
 	ck_assert(cfg->core_dumps);
 	ck_assert_uint_eq(cfg->limits.per_ip, 0);
+	ck_assert_uint_eq(cfg->limits.per_ip_prefix6, 128);
 	ck_assert_uint_eq(cfg->limits.max_output, 1073741824);
 	ck_assert_uint_eq(cfg->timeouts.idle, 0);
 	ck_assert_uint_eq(cfg->timeouts.write, 604800);
@@ -399,6 +402,15 @@ static const struct error_case {
      "max_connections 0 is out of range (1..1000000)"},
     {OK_L "limits = { per_ip = 1000001; };\n", 2,
      "limits.per_ip 1000001 is out of range (0..1000000)"},
+    {OK_L "limits = { per_ip_prefix6 = 0; };\n", 2,
+     "limits.per_ip_prefix6 0 is out of range (1..128)"},
+    {OK_L "limits = {\n  per_ip_prefix6 = 129;\n};\n", 3,
+     "limits.per_ip_prefix6 129 is out of range (1..128)"},
+    {OK_L "limits = { per_ip_prefix6 = \"/64\"; };\n", 2,
+     "'limits.per_ip_prefix6' must be an integer"},
+    {OK_L "limits = { per_ip_prefix = 64; };\n", 2,
+     "unknown setting 'per_ip_prefix' in 'limits' "
+     "(did you mean 'per_ip_prefix6'?)"},
     {OK_L "limits = { max_output = 4095; };\n", 2,
      "limits.max_output 4095 is out of range (4096..1073741824)"},
     {OK_L "limits = { max_output = 1073741825; };\n", 2,

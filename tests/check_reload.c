@@ -2,16 +2,19 @@
  * SIGHUP reloads, end to end: a bad file changes nothing; listeners are
  * added, removed and moved while clients on all of them stay connected;
  * timeouts, limits, the MOTD and the log level apply to the connections
- * that are already there.
+ * that are already there; a unix socket's new mode reaches that socket and
+ * nothing else.
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nt_test.h"
@@ -61,29 +64,40 @@ static void rewrite(const char *fmt, ...)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
-/* SIGHUP, and wait for the n-th "reloaded" or "reload failed" line */
-static void hup(const char *expect, int nth)
+/* how many times s is in the daemon's log */
+static int log_count(const char *s)
 {
 	char *log = nt_daemon_log(&d);
 	int seen = 0;
 
-	for (char *p = log; (p = strstr(p, expect)); p++)
+	for (char *p = log; (p = strstr(p, s)); p++)
 		seen++;
 	free(log);
-	ck_assert_int_eq(seen, nth - 1);
-	kill(d.pid, SIGHUP);
+	return seen;
+}
+
+/* wait until s is in the log n times; false when IO_MS passed first */
+static bool wait_log_count(const char *s, int n)
+{
 	uint64_t deadline = nt_test_now_ms() + IO_MS;
-	while (seen < nth && nt_test_now_ms() < deadline) {
+
+	while (log_count(s) < n) {
+		if (nt_test_now_ms() >= deadline)
+			return false;
 		nt_sleep_ms(20);
-		log = nt_daemon_log(&d);
-		seen = 0;
-		for (char *p = log; (p = strstr(p, expect)); p++)
-			seen++;
-		free(log);
 	}
-	if (seen < nth)
+	return true;
+}
+
+/* SIGHUP, and wait for the n-th "reloaded" or "reload failed" line */
+static void hup(const char *expect, int nth)
+{
+	ck_assert_int_eq(log_count(expect), nth - 1);
+	kill(d.pid, SIGHUP);
+	if (!wait_log_count(expect, nth)) {
 		nt_daemon_dump_log(&d);
-	ck_assert_msg(seen >= nth, "no \"%s\" after SIGHUP", expect);
+		ck_abort_msg("no \"%s\" after SIGHUP", expect);
+	}
 }
 
 static int chat_client(const char *name)
@@ -365,6 +379,117 @@ START_TEST(test_cli_level_wins)
 }
 END_TEST
 
+#define PER_IP_CONF(n)                                                         \
+	"log_level = \"debug\";\nlimits = { per_ip = " n "; };\n"              \
+	"listeners = (" ECHO_L("echo") ");\n"
+
+static int echo_client(void)
+{
+	int fd = nt_daemon_connect(&d, "echo");
+
+	ck_assert_int_eq(nt_echo_check(fd, "hi", 2, IO_MS), 0);
+	return fd;
+}
+
+static void echo_refused_per_ip(void)
+{
+	char line[512];
+	int fd = nt_daemon_connect(&d, "echo");
+
+	ck_assert_int_gt(nt_read_line(fd, line, sizeof(line), IO_MS), 0);
+	ck_assert_str_eq(line,
+	                 "!!! too many connections from your address\r\n");
+	close(fd);
+}
+
+/*
+ * Connections made while per_ip was 0 were never counted, so their end
+ * must not give back what connections counted after a reload took: three
+ * with no limit, then per_ip = 2 and two more, the three close, and still
+ * no third one from the address.
+ */
+START_TEST(test_per_ip_from_unlimited)
+{
+	int old[3], now[2];
+
+	nt_daemon_start(&d, NULL, PER_IP_CONF("0"));
+	for (int i = 0; i < 3; i++)
+		old[i] = echo_client();
+	rewrite(PER_IP_CONF("2"));
+	hup("reloaded", 1);
+	for (int i = 0; i < 2; i++)
+		now[i] = echo_client();
+	echo_refused_per_ip();
+	int closed = log_count("closed: ");
+	for (int i = 0; i < 3; i++)
+		close(old[i]);
+	ck_assert(wait_log_count("closed: ", closed + 3));
+	/* their slots (if any) are given back just after that line */
+	nt_sleep_ms(100);
+	echo_refused_per_ip();
+	echo_refused_per_ip();
+	/* one of the counted ones leaves: room for exactly one */
+	close(now[0]);
+	ck_assert(wait_log_count("closed: ", closed + 4));
+	nt_sleep_ms(100);
+	now[0] = echo_client();
+	echo_refused_per_ip();
+	close(now[0]);
+	close(now[1]);
+	ck_assert_int_eq(nt_daemon_stop(&d, SIGTERM, NT_TEST_STOP_MS), 0);
+}
+END_TEST
+
+#define UNIX_L(mode)                                                           \
+	"listeners = ({ name = \"u\"; service = \"echo\";"                     \
+	" path = \"@DIR@/u.sock\"; mode = \"" mode "\"; });\n"
+
+static unsigned file_mode(const char *path)
+{
+	struct stat st;
+
+	ck_assert_msg(lstat(path, &st) == 0, "lstat %s: %s", path,
+	              strerror(errno));
+	return (unsigned)(st.st_mode & 07777);
+}
+
+/*
+ * The socket file has exactly the configured mode from the start, whatever
+ * natterd's umask, and a reload changes it. Once the path is a symlink to
+ * another file, a new mode leaves that file alone and the log says why.
+ */
+START_TEST(test_unix_mode_not_through_symlink)
+{
+	char sock[300], victim[300];
+
+	mode_t um = umask(0077);
+	nt_daemon_start(&d, NULL, UNIX_L("0644"));
+	umask(um);
+	snprintf(sock, sizeof(sock), "%s/u.sock", d.dir);
+	ck_assert_uint_eq(file_mode(sock), 0644);
+	rewrite(UNIX_L("0660"));
+	hup("reloaded", 1);
+	ck_assert_uint_eq(file_mode(sock), 0660);
+
+	snprintf(victim, sizeof(victim), "%s/victim", d.dir);
+	int fd = open(victim, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(chmod(victim, 0600), 0);
+	ck_assert_int_eq(unlink(sock), 0);
+	ck_assert_int_eq(symlink(victim, sock), 0);
+	rewrite(UNIX_L("0666"));
+	hup("reloaded", 2);
+	ck_assert_uint_eq(file_mode(victim), 0600);
+	ck_assert(nt_daemon_log_contains(
+	    &d,
+	    "is no longer the socket natterd bound; not changing its mode"));
+	ck_assert_int_eq(nt_daemon_stop(&d, SIGTERM, NT_TEST_STOP_MS), 0);
+	/* and the file natterd did not create is not removed */
+	ck_assert_uint_eq(file_mode(victim), 0600);
+}
+END_TEST
+
 Suite *reload_suite(void);
 
 Suite *reload_suite(void)
@@ -379,6 +504,8 @@ Suite *reload_suite(void)
 	tcase_add_test(tc, test_idle_timeout_applies);
 	tcase_add_test(tc, test_limits_motd_level);
 	tcase_add_test(tc, test_cli_level_wins);
+	tcase_add_test(tc, test_unix_mode_not_through_symlink);
+	tcase_add_test(tc, test_per_ip_from_unlimited);
 	suite_add_tcase(s, tc);
 	return s;
 }
