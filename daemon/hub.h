@@ -48,8 +48,11 @@ void nt_hub_free(struct nt_hub *h);
 
 /*
  * Register e (id and worker set by the caller) under a fresh guest nick in
- * room. *members is the room's size afterwards. -ENOSPC when the room would
- * be one more than max_rooms, -ENOMEM.
+ * room: guest0001..guest9999 in turn, guest10000 and up once those are all
+ * held. Guest nicks are server-given, so chat.max_nick does not bound them;
+ * every one fits NT_NICK_LIMIT. *members is the room's size afterwards.
+ * -ENOSPC when the room would be one more than max_rooms, -EUSERS when
+ * every guest number is held (more than NT_MAX_CONNS guests), -ENOMEM.
  */
 int nt_hub_enter(struct nt_hub *h, struct nt_hub_entry *e, const char *room,
                  unsigned *members);
@@ -81,6 +84,9 @@ struct nt_hub_target {
 
 /* Find a session by nick (any case): -ENOENT */
 int nt_hub_find(struct nt_hub *h, const char *nick, struct nt_hub_target *t);
+/* Bitmap words read so far to hand out guest nicks: a few per enter,
+ * however many sessions there are; tests count them to show it. */
+uint64_t nt_hub_guest_probes(struct nt_hub *h);
 /* A fresh session id. */
 uint64_t nt_hub_next_id(struct nt_hub *h);
 /* Which workers have members in room (workers[] has n_workers slots);

@@ -334,6 +334,173 @@ START_TEST(test_hub_guest_exhaustion)
 }
 END_TEST
 
+/* enter e as a guest of lobby; returns the probes the enter cost */
+static uint64_t guest_enter(struct nt_hub *h, struct nt_hub_entry *e)
+{
+	uint64_t before = nt_hub_guest_probes(h);
+
+	e->id = nt_hub_next_id(h);
+	ck_assert_int_eq(nt_hub_enter(h, e, "lobby", NULL), 0);
+	return nt_hub_guest_probes(h) - before;
+}
+
+/*
+ * Freed guest numbers come back (after leave, after a rename away): a
+ * four-digit one when its turn comes round, a longer one as soon as it is
+ * the lowest free. Numbers that someone holds in any case are skipped,
+ * whether taken by a rename or restored.
+ */
+START_TEST(test_hub_guest_reuse)
+{
+	enum { N = 9999, M = N + 12 };
+	struct nt_hub *h = nt_hub_new(1, 10, "lobby");
+	struct nt_hub_entry *e = calloc(M, sizeof(*e));
+	struct nt_hub_target t;
+	unsigned n = N;
+
+	ck_assert_ptr_nonnull(h);
+	ck_assert_ptr_nonnull(e);
+	for (unsigned i = 0; i < N; i++) {
+		guest_enter(h, &e[i]);
+		if (i != 19)
+			continue;
+		/* guest0003 leaves: the next guest does not get it */
+		ck_assert_str_eq(e[2].nick, "guest0003");
+		nt_hub_leave(h, &e[2]);
+		guest_enter(h, &e[2]);
+		ck_assert_str_eq(e[2].nick, "guest0021");
+	}
+	/* its turn came round */
+	ck_assert_str_eq(e[N - 2].nick, "guest9999");
+	ck_assert_str_eq(e[N - 1].nick, "guest0003");
+
+	/* guest0010 renames away: its number is free again */
+	ck_assert_int_eq(nt_hub_rename(h, &e[9], "alice"), 0);
+	guest_enter(h, &e[n]);
+	ck_assert_str_eq(e[n++].nick, "guest0010");
+
+	/* all four-digit numbers held: longer ones, in order */
+	guest_enter(h, &e[n]);
+	ck_assert_str_eq(e[n++].nick, "guest10000");
+	guest_enter(h, &e[n]);
+	ck_assert_str_eq(e[n++].nick, "guest10001");
+
+	/* a session restored under the next number, in upper case */
+	e[n].id = nt_hub_next_id(h);
+	ck_assert_int_eq(nt_hub_enter_as(h, &e[n], "GUEST10002", "lobby", NULL),
+	                 0);
+	ck_assert_str_eq(e[n++].nick, "GUEST10002");
+	/* and one renamed to the number after it */
+	ck_assert_int_eq(nt_hub_rename(h, &e[9], "Guest10003"), 0);
+	guest_enter(h, &e[n]);
+	ck_assert_str_eq(e[n++].nick, "guest10004");
+
+	/* guest10000 leaves: it is the lowest free number, so it is next */
+	unsigned g10000 = N + 1;
+	nt_hub_leave(h, &e[g10000]);
+	guest_enter(h, &e[g10000]);
+	ck_assert_str_eq(e[g10000].nick, "guest10000");
+
+	/* the rename away frees 10003, guest0001 leaves: a four-digit
+	 * number comes before any longer one */
+	ck_assert_int_eq(nt_hub_rename(h, &e[9], "alice"), 0);
+	nt_hub_leave(h, &e[0]);
+	guest_enter(h, &e[0]);
+	ck_assert_str_eq(e[0].nick, "guest0001");
+	guest_enter(h, &e[n]);
+	ck_assert_str_eq(e[n++].nick, "guest10003");
+
+	/* nicks that only look like a number hold none */
+	nt_hub_leave(h, &e[6]);
+	ck_assert_int_eq(nt_hub_rename(h, &e[9], "guest7"), 0);
+	ck_assert_int_eq(nt_hub_rename(h, &e[N + 3], "Guest00007"), 0);
+	guest_enter(h, &e[6]);
+	ck_assert_str_eq(e[6].nick, "guest0007");
+	ck_assert_int_eq(nt_hub_find(h, "GUEST0007", &t), 0);
+	ck_assert_uint_eq(t.id, e[6].id);
+	ck_assert_int_eq(nt_hub_find(h, "guest7", &t), 0);
+	ck_assert_uint_eq(t.id, e[9].id);
+
+	for (unsigned i = 0; i < n; i++)
+		nt_hub_leave(h, &e[i]);
+	ck_assert_uint_eq(room_count(h), 0);
+	free(e);
+	nt_hub_free(h);
+}
+END_TEST
+
+/*
+ * What one enter costs must not grow with the sessions: the same with 100
+ * as with 30,000, every guestNNNN held and some numbers held by renames and
+ * restored sessions. Counted in probes, not time, so load cannot fail it.
+ */
+#define GUEST_PROBES_MAX 24 /* a few words per bitmap level, two searches */
+
+START_TEST(test_hub_guest_cost)
+{
+	enum { SMALL = 100, BIG = 30000 };
+	struct nt_hub *h = nt_hub_new(1, 10, "lobby");
+	struct nt_hub_entry *e = calloc(BIG + 1, sizeof(*e));
+	struct nt_hub_target t;
+	uint64_t small, big, worst = 0;
+	char nick[NT_NICK_LIMIT + 1];
+
+	ck_assert_ptr_nonnull(h);
+	ck_assert_ptr_nonnull(e);
+	for (unsigned i = 0; i < SMALL; i++)
+		guest_enter(h, &e[i]);
+	small = guest_enter(h, &e[SMALL]);
+	ck_assert_uint_gt(small, 0);
+	for (unsigned i = SMALL + 1; i < BIG; i++) {
+		uint64_t cost;
+		if (i % 1000 == 500) {
+			/* restored under a number not handed out yet */
+			snprintf(nick, sizeof(nick), "Guest%u", i + 2000);
+			e[i].id = nt_hub_next_id(h);
+			ck_assert_int_eq(
+			    nt_hub_enter_as(h, &e[i], nick, "lobby", NULL), 0);
+			ck_assert_str_eq(e[i].nick, nick);
+			continue;
+		}
+		cost = guest_enter(h, &e[i]);
+		worst = cost > worst ? cost : worst;
+		if (i % 7 == 0) {
+			/* a guest renames: its number is free again */
+			snprintf(nick, sizeof(nick), "user%u", i);
+			ck_assert_int_eq(nt_hub_rename(h, &e[i], nick), 0);
+		} else if (i % 7 == 1 && i < 9000) {
+			/* a user takes a number ahead of the guests */
+			snprintf(nick, sizeof(nick), "GUEST%04u", i + 900);
+			if (nt_hub_find(h, nick, &t) < 0)
+				ck_assert_int_eq(nt_hub_rename(h, &e[i], nick),
+				                 0);
+		}
+	}
+	for (unsigned g = 1; g <= 9999; g++) {
+		snprintf(nick, sizeof(nick), "guest%04u", g);
+		ck_assert_msg(nt_hub_find(h, nick, &t) == 0, "%s is free",
+		              nick);
+	}
+	/* every session has its own nick */
+	for (unsigned i = 0; i < BIG; i++) {
+		ck_assert_int_eq(nt_hub_find(h, e[i].nick, &t), 0);
+		ck_assert_uint_eq(t.id, e[i].id);
+	}
+	big = guest_enter(h, &e[BIG]);
+	ck_assert_msg(big <= GUEST_PROBES_MAX && worst <= GUEST_PROBES_MAX,
+	              "probes per enter: %llu with %u sessions, %llu with %u, "
+	              "%llu at worst",
+	              (unsigned long long)small, SMALL, (unsigned long long)big,
+	              BIG, (unsigned long long)worst);
+
+	for (unsigned i = 0; i <= BIG; i++)
+		nt_hub_leave(h, &e[i]);
+	ck_assert_uint_eq(room_count(h), 0);
+	free(e);
+	nt_hub_free(h);
+}
+END_TEST
+
 START_TEST(test_hub_rename)
 {
 	struct nt_hub *h = nt_hub_new(N_WORKERS, 10, "lobby");
@@ -750,6 +917,8 @@ Suite *chat_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_hub_enter_guests);
 	tcase_add_test(tc, test_hub_guest_exhaustion);
+	tcase_add_test(tc, test_hub_guest_reuse);
+	tcase_add_test(tc, test_hub_guest_cost);
 	tcase_add_test(tc, test_hub_rename);
 	tcase_add_test(tc, test_hub_move);
 	tcase_add_test(tc, test_hub_max_rooms);
