@@ -351,6 +351,42 @@ START_TEST(test_stdin_all_delivered)
 }
 END_TEST
 
+/*
+ * stdin lines holding 0xFF F4 (telnet IAC IP) and 0xFF FA (IAC SB) neither
+ * end the session nor swallow the lines after them: the room gets every
+ * line, 0xFF shown as U+FFFD, and natter ends normally.
+ */
+START_TEST(test_stdin_iac)
+{
+	static struct cli r;
+	static const char *const want[] = {
+	    "<relay> hello \xef\xbf\xbd\xef\xbf\xbd world",
+	    "<relay> x \xef\xbf\xbd\xef\xbf\xbd", "<relay> after"};
+	char line[256];
+
+	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	ports();
+	int obs = tn_observer(&d, "watcher", "bridge");
+	const char *args[] = {"-n", "relay",     "-r",   "bridge",
+	                      "-q", "--rate",    "0",    "-t",
+	                      "10", "127.0.0.1", port_s, NULL};
+	run_cli(&r, "hello \xff\xf4 world\nx \xff\xfa\nafter\n", 0, 15000, 0,
+	        NULL, args);
+	CHECK_CODE(r, 0);
+	ck_assert_str_eq(r.err, "");
+	for (size_t i = 0; i < 3;) {
+		ck_assert_msg(tn_obs_line(obs, line, sizeof(line), 5000) > 0,
+		              "observer: \"%s\" never came", want[i]);
+		ck_assert_msg(!strstr(line, "has quit"), "observer: %s", line);
+		if (!strncmp(line, "*** ", 4))
+			continue;
+		ck_assert_str_eq(line, want[i]);
+		i++;
+	}
+	close(obs);
+}
+END_TEST
+
 /* -U: a unix socket */
 START_TEST(test_unix)
 {
@@ -429,6 +465,7 @@ static Suite *natter_cli_suite(void)
 	tcase_add_test(tc, test_refused_exit);
 	tcase_add_test(tc, test_reconnect_status);
 	tcase_add_test(tc, test_stdin_all_delivered);
+	tcase_add_test(tc, test_stdin_iac);
 	tcase_add_test(tc, test_unix);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_usage);
