@@ -197,8 +197,9 @@ natter_client *natter_client_new(const struct natter_options *o, int *err)
 	if (c->o.send_rate < 0)
 		c->o.send_rate =
 		    o->service == NATTER_SERVICE_CHAT ? NATTERD_RATE : 0;
+	/* chat parses telnet; echo is binary safe and sends 0xFF back as is */
 	natter__queue_init(&c->q, (size_t)o->queue_lines, o->queue_bytes,
-	                   o->overflow);
+	                   o->overflow, o->service == NATTER_SERVICE_CHAT);
 	natter__reader_init(&c->rd, c->rdbuf, (size_t)o->max_line);
 	natter__rng_seed(&c->rng, 0);
 	natter__session_init(&c->ses, o->service == NATTER_SERVICE_ECHO,
@@ -281,7 +282,8 @@ int natter_client_send(natter_client *c, const char *line, size_t len)
 	if (len > (size_t)c->o.max_line)
 		return NATTER_ETOOLONG;
 	/* one call, one line: text from elsewhere must not smuggle in a
-	 * second line (a command) */
+	 * second line (a command); a 0xFF, which could smuggle in a telnet
+	 * command, is escaped by the queue instead, so that no line is lost */
 	if (len && (memchr(line, '\r', len) || memchr(line, '\n', len) ||
 	            memchr(line, '\0', len)))
 		return NATTER_EINVAL;

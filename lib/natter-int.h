@@ -96,7 +96,7 @@ uint64_t natter__pacer_next(const struct natter__pacer *p, uint64_t now);
 
 struct natter__qline {
 	struct natter__qline *next;
-	size_t len; /* with the CRLF */
+	size_t len; /* on the wire: with the CRLF and any 0xFF doubled */
 	bool ctl;   /* ours (ping, restore): not counted, never dropped */
 	char data[];
 };
@@ -104,16 +104,18 @@ struct natter__qline {
 struct natter__queue {
 	struct natter__qline *head, *tail;
 	size_t off;          /* bytes of head already written */
-	size_t lines, bytes; /* user lines only */
+	size_t lines, bytes; /* user lines only; bytes as on the wire */
 	size_t max_lines, max_bytes;
 	int overflow;
+	bool telnet; /* the server parses telnet: 0xFF goes as IAC IAC */
 	unsigned long long dropped;
 };
 
 void natter__queue_init(struct natter__queue *q, size_t max_lines,
-                        size_t max_bytes, int overflow);
+                        size_t max_bytes, int overflow, bool telnet);
 void natter__queue_clear(struct natter__queue *q);
-/* a user line (CRLF appended here): 0, NATTER_EFULL or NATTER_ENOMEM */
+/* a user line (CRLF appended and, with telnet, 0xFF doubled here): 0,
+ * NATTER_EFULL or NATTER_ENOMEM */
 int natter__queue_push(struct natter__queue *q, const char *line, size_t len);
 /* one of ours, ahead of every user line not yet begun: 0 or ENOMEM */
 int natter__queue_push_ctl(struct natter__queue *q, const char *line,

@@ -183,7 +183,8 @@ struct natter_options {
 
 	/* the send queue, which is also the outage buffer */
 	int queue_lines;    /* 1..1000000 lines */
-	size_t queue_bytes; /* and at most this many bytes */
+	size_t queue_bytes; /* and at most this many bytes, as sent (CRLF
+	                       and, for chat, 0xFF as IAC IAC included) */
 	int overflow;       /* enum natter_overflow */
 
 	/* chat pacing, to stay under the server's flood control: lines per
@@ -235,7 +236,8 @@ int natter_client_start(natter_client *c);
 
 /*
  * Queue one line (len bytes, no CR, LF or NUL inside; one trailing "\n"
- * or "\r\n" is dropped). While disconnected it waits in the queue, which
+ * or "\r\n" is dropped; for chat a 0xFF goes out as IAC IAC, a data
+ * byte to the server). While disconnected it waits in the queue, which
  * is sent after the next connect, exactly once and in order. Any thread.
  * NATTER_EFULL (queue full, overflow = FAIL), NATTER_ETOOLONG,
  * NATTER_EINVAL, NATTER_ECLOSED (stopped or gave up).

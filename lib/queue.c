@@ -2,8 +2,9 @@
  * The send queue, which is also the outage buffer: user lines bounded in
  * count and bytes with the overflow policy applied at push, plus our own
  * control lines (pings, session restore) kept ahead of user lines and
- * outside the bound. The caller holds the client's lock around every
- * call; nothing here does I/O.
+ * outside the bound. Lines are kept as they go on the wire: with their
+ * CRLF and, for a telnet-parsing server, with every 0xFF doubled. The
+ * caller holds the client's lock around every call; nothing here does I/O.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,13 @@
 #include "natter-int.h"
 
 void natter__queue_init(struct natter__queue *q, size_t max_lines,
-                        size_t max_bytes, int overflow)
+                        size_t max_bytes, int overflow, bool telnet)
 {
 	memset(q, 0, sizeof(*q));
 	q->max_lines = max_lines;
 	q->max_bytes = max_bytes;
 	q->overflow = overflow;
+	q->telnet = telnet;
 }
 
 void natter__queue_clear(struct natter__queue *q)
@@ -31,17 +33,38 @@ void natter__queue_clear(struct natter__queue *q)
 	q->off = q->lines = q->bytes = 0;
 }
 
-static struct natter__qline *qline_new(const char *line, size_t len, bool ctl)
+/*
+ * A telnet server reads 0xFF as IAC, the start of a command: IAC IP would
+ * end the session and IAC SB swallow the lines after it. IAC IAC is the
+ * data byte 0xFF (RFC 854).
+ */
+static size_t wire_len(const struct natter__queue *q, const char *line,
+                       size_t len)
 {
-	struct natter__qline *l = malloc(sizeof(*l) + len + 2);
+	size_t n = len + 2;
+
+	for (size_t i = 0; q->telnet && i < len; i++)
+		n += (unsigned char)line[i] == 0xff;
+	return n;
+}
+
+static struct natter__qline *qline_new(const struct natter__queue *q,
+                                       const char *line, size_t len, bool ctl)
+{
+	size_t n = wire_len(q, line, len);
+	struct natter__qline *l = malloc(sizeof(*l) + n);
 
 	if (!l)
 		return NULL;
 	l->next = NULL;
-	l->len = len + 2;
+	l->len = n;
 	l->ctl = ctl;
-	memcpy(l->data, line, len);
-	memcpy(l->data + len, "\r\n", 2);
+	for (size_t i = 0, o = 0; i < len; i++) {
+		if (q->telnet && (unsigned char)line[i] == 0xff)
+			l->data[o++] = line[i];
+		l->data[o++] = line[i];
+	}
+	memcpy(l->data + n - 2, "\r\n", 2);
 	return l;
 }
 
@@ -82,16 +105,18 @@ static bool fits(const struct natter__queue *q, size_t len)
 
 int natter__queue_push(struct natter__queue *q, const char *line, size_t len)
 {
-	if (len + 2 > q->max_bytes)
+	size_t n = wire_len(q, line, len);
+
+	if (n > q->max_bytes)
 		return NATTER_EFULL; /* would never fit, whatever we drop */
-	if (!fits(q, len + 2)) {
+	if (!fits(q, n)) {
 		if (q->overflow != NATTER_OVERFLOW_DROP_OLDEST)
 			return NATTER_EFULL;
-		while (!fits(q, len + 2))
+		while (!fits(q, n))
 			if (!drop_oldest(q))
 				return NATTER_EFULL;
 	}
-	struct natter__qline *l = qline_new(line, len, false);
+	struct natter__qline *l = qline_new(q, line, len, false);
 	if (!l)
 		return NATTER_ENOMEM;
 	if (q->tail)
@@ -107,7 +132,7 @@ int natter__queue_push(struct natter__queue *q, const char *line, size_t len)
 int natter__queue_push_ctl(struct natter__queue *q, const char *line,
                            size_t len)
 {
-	struct natter__qline *l = qline_new(line, len, true);
+	struct natter__qline *l = qline_new(q, line, len, true);
 	struct natter__qline *prev = NULL, *at = q->head;
 
 	if (!l)

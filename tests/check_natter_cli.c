@@ -1,8 +1,8 @@
 /*
  * The natter client (tools/natter) against the real natterd: scripting
  * mode by count and by pattern, session restore, reconnect status lines,
- * unix sockets, and its exit codes. Every run is bounded and killed if it
- * overstays.
+ * unix sockets, its exit codes, what it shows on a terminal, and text
+ * holding 0xFF. Every run is bounded and killed if it overstays.
  */
 #include <check.h>
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "natter_test.h"
@@ -58,12 +59,35 @@ static bool drain(int fd, char *buf, size_t *len, size_t cap)
 }
 
 /*
- * Run natter with args (NULL-terminated), stdin from in (then EOF, or
- * kept open for hold_ms first), for at most timeout_ms. after_ms > 0:
- * call after() once, that long after the start (to start a server).
+ * A pseudo-terminal for stdout, as pipe2() would give: [0] the master to
+ * read, [1] the terminal, raw so that what is read is what was written
+ * (no CR added before LF). Reading the master fails with EIO once every
+ * copy of the terminal is closed, which drain() takes as the end.
  */
-static void run_cli(struct cli *r, const char *in, int hold_ms, int timeout_ms,
-                    int after_ms, void (*after)(void), const char *const *args)
+static void pty_pair(int fds[2])
+{
+	struct termios t;
+
+	fds[0] = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	ck_assert_int_ge(fds[0], 0);
+	ck_assert_int_eq(grantpt(fds[0]), 0);
+	ck_assert_int_eq(unlockpt(fds[0]), 0);
+	fds[1] = open(ptsname(fds[0]), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	ck_assert_int_ge(fds[1], 0);
+	ck_assert_int_eq(tcgetattr(fds[1], &t), 0);
+	cfmakeraw(&t);
+	ck_assert_int_eq(tcsetattr(fds[1], TCSANOW, &t), 0);
+}
+
+/*
+ * Run natter with args (NULL-terminated), stdin from in (then EOF, or
+ * kept open for hold_ms first), for at most timeout_ms, stdout a pipe or,
+ * with tty, a terminal. after_ms > 0: call after() once, that long after
+ * the start (to start a server).
+ */
+static void run_cli_on(struct cli *r, bool tty, const char *in, int hold_ms,
+                       int timeout_ms, int after_ms, void (*after)(void),
+                       const char *const *args)
 {
 	const char *argv[32];
 	int pin[2], pout[2], perr[2];
@@ -75,7 +99,10 @@ static void run_cli(struct cli *r, const char *in, int hold_ms, int timeout_ms,
 		argv[argc++] = args[i];
 	argv[argc] = NULL;
 	ck_assert_int_eq(pipe2(pin, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(pout, O_CLOEXEC), 0);
+	if (tty)
+		pty_pair(pout);
+	else
+		ck_assert_int_eq(pipe2(pout, O_CLOEXEC), 0);
 	ck_assert_int_eq(pipe2(perr, O_CLOEXEC), 0);
 	pid_t parent = getpid();
 	pid_t pid = fork();
@@ -145,6 +172,12 @@ static void run_cli(struct cli *r, const char *in, int hold_ms, int timeout_ms,
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
+}
+
+static void run_cli(struct cli *r, const char *in, int hold_ms, int timeout_ms,
+                    int after_ms, void (*after)(void), const char *const *args)
+{
+	run_cli_on(r, false, in, hold_ms, timeout_ms, after_ms, after, args);
 }
 
 #define CHECK_CODE(r, want)                                                    \
@@ -351,6 +384,88 @@ START_TEST(test_stdin_all_delivered)
 }
 END_TEST
 
+/*
+ * stdin lines holding 0xFF F4 (telnet IAC IP) and 0xFF FA (IAC SB) neither
+ * end the session nor swallow the lines after them: the room gets every
+ * line, 0xFF shown as U+FFFD, and natter ends normally.
+ */
+START_TEST(test_stdin_iac)
+{
+	static struct cli r;
+	static const char *const want[] = {
+	    "<relay> hello \xef\xbf\xbd\xef\xbf\xbd world",
+	    "<relay> x \xef\xbf\xbd\xef\xbf\xbd", "<relay> after"};
+	char line[256];
+
+	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	ports();
+	int obs = tn_observer(&d, "watcher", "bridge");
+	const char *args[] = {"-n", "relay",     "-r",   "bridge",
+	                      "-q", "--rate",    "0",    "-t",
+	                      "10", "127.0.0.1", port_s, NULL};
+	run_cli(&r, "hello \xff\xf4 world\nx \xff\xfa\nafter\n", 0, 15000, 0,
+	        NULL, args);
+	CHECK_CODE(r, 0);
+	ck_assert_str_eq(r.err, "");
+	for (size_t i = 0; i < 3;) {
+		ck_assert_msg(tn_obs_line(obs, line, sizeof(line), 5000) > 0,
+		              "observer: \"%s\" never came", want[i]);
+		ck_assert_msg(!strstr(line, "has quit"), "observer: %s", line);
+		if (!strncmp(line, "*** ", 4))
+			continue;
+		ck_assert_str_eq(line, want[i]);
+		i++;
+	}
+	close(obs);
+}
+END_TEST
+
+/*
+ * Lines that would drive a terminal (a title set by OSC, the screen
+ * cleared by CSI, a C1 CSI, DEL, BEL, a byte that is not UTF-8), echoed
+ * back by natterd's echo service: on a terminal natter shows them
+ * cleaned; with --raw, or into a pipe, as they came. The third line: an
+ * OSC ended by ESC \, an overlong, a surrogate, a bidi override, then a
+ * CSI that never ends.
+ */
+#define HOSTILE_1 "before\x1b]0;owned\x07\x1b[2Jafter"
+#define HOSTILE_2                                                              \
+	"a\xc2\x9b"                                                            \
+	"31mb\x7f\xff\x07"                                                     \
+	"c\tok"
+#define HOSTILE_3                                                              \
+	"x\x1b]2;t\x1b\\y\xc0\xaf\xed\xa0\x80\xe2\x80\xae\xf0\x9f\x98\x80"     \
+	"z\x1b[1"
+#define FFFD "\xef\xbf\xbd"
+
+START_TEST(test_terminal_cleaned)
+{
+	static struct cli r;
+	const char *raw = HOSTILE_1 "\n" HOSTILE_2 "\n" HOSTILE_3 "\n";
+
+	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	ports();
+	const char *args[] = {"--echo",    "--count", "3", "-q",
+	                      "127.0.0.1", echo_s,    NULL};
+	run_cli_on(&r, true, raw, 5000, 10000, 0, NULL, args);
+	CHECK_CODE(r, 0);
+	ck_assert_str_eq(r.out,
+	                 "beforeafter\n"
+	                 "ab" FFFD "c\tok\n"
+	                 "xy" FFFD FFFD FFFD FFFD FFFD "\xf0\x9f\x98\x80z\n");
+
+	const char *raw_args[] = {"--echo", "--count",   "3",    "-q",
+	                          "--raw",  "127.0.0.1", echo_s, NULL};
+	run_cli_on(&r, true, raw, 5000, 10000, 0, NULL, raw_args);
+	CHECK_CODE(r, 0);
+	ck_assert_str_eq(r.out, raw);
+
+	run_cli(&r, raw, 5000, 10000, 0, NULL, args);
+	CHECK_CODE(r, 0);
+	ck_assert_str_eq(r.out, raw);
+}
+END_TEST
+
 /* -U: a unix socket */
 START_TEST(test_unix)
 {
@@ -429,6 +544,8 @@ static Suite *natter_cli_suite(void)
 	tcase_add_test(tc, test_refused_exit);
 	tcase_add_test(tc, test_reconnect_status);
 	tcase_add_test(tc, test_stdin_all_delivered);
+	tcase_add_test(tc, test_stdin_iac);
+	tcase_add_test(tc, test_terminal_cleaned);
 	tcase_add_test(tc, test_unix);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_usage);

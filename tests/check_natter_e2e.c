@@ -2,8 +2,8 @@
  * libnatter against the real natterd: the server killed and restarted
  * under a sending client, the outage buffer's bound both ways, a first
  * connect before the server exists, the pong timeout on a stopped server,
- * the event-loop API in a plain poll loop, and descriptors after many
- * reconnects.
+ * the event-loop API in a plain poll loop, descriptors after many
+ * reconnects, and text holding 0xFF (a telnet IAC) both ways.
  */
 #include <check.h>
 #include <errno.h>
@@ -532,6 +532,87 @@ START_TEST(test_close_delivers_everything)
 }
 END_TEST
 
+/* ---- 0xFF in text ------------------------------------------------------- */
+
+#define FFFD "\xef\xbf\xbd"
+
+/*
+ * Text relayed from elsewhere may hold 0xFF, which natterd's telnet
+ * receiver reads as IAC: IAC IP would end the sender's session, IAC SB
+ * swallow every line after it. Sent as IAC IAC it is a data byte, which
+ * natterd's text cleaning shows as U+FFFD: every line arrives, in order,
+ * over the one session.
+ */
+START_TEST(test_chat_text_with_iac)
+{
+	static const char *const lines[] = {"hello \xff\xf4 world", "after ip",
+	                                    "x \xff\xfa", "after sb"};
+	static const char *const want[] = {
+	    "<bridge> hello " FFFD FFFD " world", "<bridge> after ip",
+	    "<bridge> x " FFFD FFFD, "<bridge> after sb"};
+	struct natter_options o;
+	struct natter_stats st;
+	char port[8], line[256];
+
+	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	int obs = tn_observer(&d, "watcher", "relay");
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "chat"), port);
+	o.nick = "bridge";
+	o.room = "relay";
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	for (size_t i = 0; i < 4; i++)
+		ck_assert_int_eq(
+		    natter_client_send(c, lines[i], strlen(lines[i])), 0);
+	int rc = natter_client_close(c, 10000);
+	ck_assert_msg(rc == 0, "close: %s", natter_err_name(rc));
+	natter_client_stats(c, &st);
+	ck_assert_uint_eq(st.connects, 1);
+	ck_assert_uint_eq(st.disconnects, 0);
+	ck_assert_uint_eq(st.lines_sent, 4);
+	natter_client_free(c);
+
+	for (size_t i = 0; i < 4;) {
+		ck_assert_msg(tn_obs_line(obs, line, sizeof(line), 5000) > 0,
+		              "observer: \"%s\" never came", want[i]);
+		ck_assert_msg(!strstr(line, "has quit"), "observer: %s", line);
+		if (!strncmp(line, "*** ", 4))
+			continue;
+		ck_assert_str_eq(line, want[i]);
+		i++;
+	}
+	close(obs);
+}
+END_TEST
+
+/* echo is no telnet: 0xFF goes and comes back as it is */
+START_TEST(test_echo_text_with_iac)
+{
+	static const char *const lines[] = {"a\xff\xf4"
+	                                    "b",
+	                                    "c\xff\xfa", "d"};
+	struct natter_options o;
+	char port[8], buf[64];
+
+	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "echo"), port);
+	o.service = NATTER_SERVICE_ECHO;
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_int_eq(
+		    natter_client_send(c, lines[i], strlen(lines[i])), 0);
+	for (size_t i = 0; i < 3; i++) {
+		int n = natter_client_receive(c, buf, sizeof(buf), 5000);
+		ck_assert_int_eq(n, (int)strlen(lines[i]));
+		ck_assert_str_eq(buf, lines[i]);
+	}
+	natter_client_free(c);
+}
+END_TEST
+
 /* ---- the first connect --------------------------------------------------- */
 
 /* a port natterd just had (so nothing listens there now) */
@@ -899,6 +980,8 @@ static Suite *natter_e2e_suite(void)
 	tcase_add_test(tc, test_overflow_drop_oldest);
 	tcase_add_test(tc, test_first_connect_retry);
 	tcase_add_test(tc, test_first_connect_no_retry);
+	tcase_add_test(tc, test_chat_text_with_iac);
+	tcase_add_test(tc, test_echo_text_with_iac);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("event_loop");

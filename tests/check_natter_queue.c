@@ -37,7 +37,7 @@ START_TEST(test_lines_bound_fail)
 	struct natter__queue q;
 	char out[256];
 
-	natter__queue_init(&q, 3, 1 << 20, NATTER_OVERFLOW_FAIL);
+	natter__queue_init(&q, 3, 1 << 20, NATTER_OVERFLOW_FAIL, false);
 	push(&q, "a", 0);
 	push(&q, "b", 0);
 	push(&q, "c", 0);
@@ -57,7 +57,7 @@ START_TEST(test_lines_bound_drop_oldest)
 	struct natter__queue q;
 	char out[256], s[8];
 
-	natter__queue_init(&q, 5, 1 << 20, NATTER_OVERFLOW_DROP_OLDEST);
+	natter__queue_init(&q, 5, 1 << 20, NATTER_OVERFLOW_DROP_OLDEST, false);
 	for (int i = 1; i <= 8; i++) {
 		snprintf(s, sizeof(s), "%d", i);
 		push(&q, s, 0);
@@ -76,14 +76,14 @@ START_TEST(test_bytes_bound)
 	struct natter__queue q;
 	char out[256];
 
-	natter__queue_init(&q, 100, 12, NATTER_OVERFLOW_FAIL);
+	natter__queue_init(&q, 100, 12, NATTER_OVERFLOW_FAIL, false);
 	push(&q, "abcd", 0);        /* 6 */
 	push(&q, "efgh", 0);        /* 12: at the bound */
 	push(&q, "", NATTER_EFULL); /* 14 */
 	ck_assert_uint_eq(q.bytes, 12);
 	natter__queue_clear(&q);
 
-	natter__queue_init(&q, 100, 12, NATTER_OVERFLOW_DROP_OLDEST);
+	natter__queue_init(&q, 100, 12, NATTER_OVERFLOW_DROP_OLDEST, false);
 	push(&q, "abcd", 0);
 	push(&q, "efgh", 0);
 	push(&q, "ijklmn", 0); /* 8: both go */
@@ -104,7 +104,7 @@ START_TEST(test_ctl_lines)
 	struct natter__queue q;
 	char out[256];
 
-	natter__queue_init(&q, 2, 1 << 20, NATTER_OVERFLOW_DROP_OLDEST);
+	natter__queue_init(&q, 2, 1 << 20, NATTER_OVERFLOW_DROP_OLDEST, false);
 	push(&q, "u1", 0);
 	push(&q, "u2", 0);
 	ck_assert_int_eq(natter__queue_push_ctl(&q, "/nick a", 7), 0);
@@ -143,7 +143,7 @@ START_TEST(test_rewind_exactly_once)
 	char out[256];
 	size_t lines, user;
 
-	natter__queue_init(&q, 3, 1 << 20, NATTER_OVERFLOW_DROP_OLDEST);
+	natter__queue_init(&q, 3, 1 << 20, NATTER_OVERFLOW_DROP_OLDEST, false);
 	push(&q, "one", 0);
 	push(&q, "two", 0);
 	push(&q, "three", 0);
@@ -175,6 +175,55 @@ START_TEST(test_rewind_exactly_once)
 }
 END_TEST
 
+/*
+ * For a telnet server every 0xFF goes out as IAC IAC, so text cannot
+ * carry a telnet command; the bound counts the bytes as they go out. An
+ * echo queue sends 0xFF as it is.
+ */
+START_TEST(test_telnet_iac_escaped)
+{
+	struct natter__queue q;
+	char out[256];
+
+	natter__queue_init(&q, 100, 12, NATTER_OVERFLOW_DROP_OLDEST, true);
+	push(&q,
+	     "a\xff\xf4"
+	     "b",
+	     0);                 /* 7 on the wire */
+	push(&q, "\xff\xfa", 0); /* 5: at the bound */
+	ck_assert_uint_eq(q.bytes, 12);
+	wire(&q, true, out, sizeof(out));
+	ck_assert_str_eq(out, "a\xff\xff\xf4"
+	                      "b\r\n\xff\xff\xfa"
+	                      "\r\n");
+	/* 12 bytes as given, 13 on the wire: never fits, nothing dropped */
+	push(&q, "012345678\xff", NATTER_EFULL);
+	ck_assert_uint_eq(q.dropped, 0);
+	ck_assert_uint_eq(q.lines, 2);
+	/* a rewound line goes out escaped once, not twice */
+	size_t lines, user;
+	natter__queue_consume(&q, 3, &lines, &user);
+	natter__queue_rewind(&q);
+	wire(&q, true, out, sizeof(out));
+	ck_assert_str_eq(out, "a\xff\xff\xf4"
+	                      "b\r\n\xff\xff\xfa"
+	                      "\r\n");
+	ck_assert_uint_eq(q.bytes, 12);
+	natter__queue_clear(&q);
+
+	natter__queue_init(&q, 100, 12, NATTER_OVERFLOW_FAIL, false);
+	push(&q,
+	     "a\xff\xf4"
+	     "b",
+	     0);
+	ck_assert_uint_eq(q.bytes, 6);
+	wire(&q, true, out, sizeof(out));
+	ck_assert_str_eq(out, "a\xff\xf4"
+	                      "b\r\n");
+	natter__queue_clear(&q);
+}
+END_TEST
+
 /* iov limits: lines and iovecs, and the offset into the head */
 START_TEST(test_iov_limits)
 {
@@ -182,7 +231,7 @@ START_TEST(test_iov_limits)
 	struct iovec iov[4];
 	size_t lines, user;
 
-	natter__queue_init(&q, 10, 1 << 20, NATTER_OVERFLOW_FAIL);
+	natter__queue_init(&q, 10, 1 << 20, NATTER_OVERFLOW_FAIL, false);
 	for (int i = 0; i < 6; i++)
 		push(&q, "xyz", 0);
 	ck_assert_int_eq(natter__queue_iov(&q, iov, 4, 2, true), 2);
@@ -208,6 +257,7 @@ static Suite *natter_queue_suite(void)
 	tcase_add_test(tc, test_ctl_lines);
 	tcase_add_test(tc, test_rewind_exactly_once);
 	tcase_add_test(tc, test_iov_limits);
+	tcase_add_test(tc, test_telnet_iac_escaped);
 	suite_add_tcase(s, tc);
 	return s;
 }

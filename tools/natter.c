@@ -3,6 +3,8 @@
  * on libnatter's event-loop API. stdin lines go to the server, server
  * lines to stdout, connection status to stderr. With --count or --until
  * it is a scripting tool: it exits once enough (or the right) lines came.
+ * On a terminal server lines are shown cleaned, so that a server (or the
+ * echo of someone's bytes) cannot drive the user's terminal.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +30,8 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 struct app {
 	natter_client *c;
 	bool quiet;
+	bool raw;    /* --raw */
+	bool clean;  /* stdout is a terminal and no --raw */
 	bool script; /* --count or --until given */
 	long count;  /* lines still to receive; -1: not counting */
 	bool until_set;
@@ -91,8 +95,144 @@ static void usage(FILE *f)
 	        "                           notice,error,other\n"
 	        "  -t, --timeout S          exit 1 if not done by then\n"
 	        "  -q, --quiet              no status lines\n"
+	        "      --raw                server lines as they came, even\n"
+	        "                           on a terminal\n"
 	        "  -h, --help, -V, --version\n",
 	        prog, prog);
+}
+
+/* ---- the terminal ---- */
+
+/*
+ * The next code point of s (len >= 1) and its length in *n; -1 for an
+ * ill-formed part, *n being its maximal length (Unicode's practice for
+ * U+FFFD), so that one bad byte never hides the good ones after it.
+ */
+static long utf8_next(const unsigned char *s, size_t len, size_t *n)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t need;
+	long cp;
+
+	*n = 1;
+	if (s[0] < 0x80)
+		return s[0];
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		need = 1;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		need = 2;
+		cp = s[0] & 0x0f;
+		lo = s[0] == 0xe0 ? 0xa0 : 0x80; /* no overlongs */
+		hi = s[0] == 0xed ? 0x9f : 0xbf; /* no surrogates */
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		need = 3;
+		cp = s[0] & 0x07;
+		lo = s[0] == 0xf0 ? 0x90 : 0x80;
+		hi = s[0] == 0xf4 ? 0x8f : 0xbf; /* nothing past U+10FFFF */
+	} else
+		return -1;
+	for (size_t i = 1; i <= need; i++) {
+		if (i >= len || s[i] < lo || s[i] > hi) {
+			*n = i;
+			return -1;
+		}
+		cp = cp << 6 | (s[i] & 0x3f);
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	*n = need + 1;
+	return cp;
+}
+
+/* where term_put() is in a terminal control sequence */
+enum term_seq {
+	SEQ_NONE,
+	SEQ_ESC,    /* after ESC */
+	SEQ_ESC_IN, /* ESC and intermediate bytes */
+	SEQ_CSI,    /* parameters up to the final byte */
+	SEQ_STRING, /* OSC, DCS, SOS, PM, APC: up to BEL or ST */
+};
+
+static bool bidi_control(long cp)
+{
+	return cp == 0x61c || cp == 0x200e || cp == 0x200f ||
+	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* the state after cp outside a sequence; *show: cp is text to print */
+static enum term_seq term_text(long cp, bool *show)
+{
+	*show = false;
+	if (cp == 0x1b)
+		return SEQ_ESC;
+	if (cp == 0x9b)
+		return SEQ_CSI;
+	if (cp == 0x90 || cp == 0x98 || cp == 0x9d || cp == 0x9e || cp == 0x9f)
+		return SEQ_STRING;
+	*show = cp == '\t' || cp < 0 ||
+	        (cp >= 0x20 && cp != 0x7f && !(cp >= 0x80 && cp <= 0x9f) &&
+	         !bidi_control(cp));
+	return SEQ_NONE;
+}
+
+/* the state after cp inside a sequence; *again: cp ended it without
+ * belonging to it, so it is to be looked at as text */
+static enum term_seq term_seq_step(enum term_seq st, long cp, bool *again)
+{
+	*again = false;
+	switch (st) {
+	case SEQ_ESC:
+		if (cp == '[')
+			return SEQ_CSI;
+		if (cp == ']' || cp == 'P' || cp == 'X' || cp == '^' ||
+		    cp == '_')
+			return SEQ_STRING;
+		/* fall through */
+	case SEQ_ESC_IN:
+		if (cp >= 0x20 && cp <= 0x2f)
+			return SEQ_ESC_IN;
+		*again = !(cp >= 0x30 && cp <= 0x7e);
+		return SEQ_NONE;
+	case SEQ_CSI:
+		if (cp >= 0x20 && cp <= 0x3f)
+			return SEQ_CSI;
+		*again = !(cp >= 0x40 && cp <= 0x7e);
+		return SEQ_NONE;
+	case SEQ_STRING:
+		/* ESC \ (ST) ends it as an ESC sequence of its own */
+		if (cp == 0x1b)
+			return SEQ_ESC;
+		return cp == 0x07 || cp == 0x9c ? SEQ_NONE : SEQ_STRING;
+	default:
+		return SEQ_NONE;
+	}
+}
+
+/*
+ * Print a server line for a terminal: valid UTF-8, ill-formed parts as
+ * U+FFFD; no C0 control but tab, no DEL, no C1 control, no bidirectional
+ * control; escape and control sequences removed whole (to the end of the
+ * line if they never end), whether ESC or a C1 character opens them.
+ */
+static void term_put(const char *line, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)line;
+	enum term_seq st = SEQ_NONE;
+	size_t n;
+
+	for (size_t i = 0; i < len; i += n) {
+		long cp = utf8_next(s + i, len - i, &n);
+		bool show = false, again = true;
+		if (st != SEQ_NONE)
+			st = term_seq_step(st, cp, &again);
+		if (again)
+			st = term_text(cp, &show);
+		if (show && cp < 0)
+			fputs("\xef\xbf\xbd", stdout);
+		else if (show)
+			fwrite(s + i, 1, n, stdout);
+	}
 }
 
 /* ---- callbacks ---- */
@@ -161,7 +301,10 @@ static void on_line(natter_client *c, const struct natter_line *l, void *data)
 	(void)c;
 	if (a->types && !(a->types & (1u << l->type)))
 		return;
-	fwrite(l->raw, 1, l->raw_len, stdout);
+	if (a->clean)
+		term_put(l->raw, l->raw_len);
+	else
+		fwrite(l->raw, 1, l->raw_len, stdout);
 	fputc('\n', stdout);
 	if (a->count > 0 && --a->count == 0)
 		a->done = true;
@@ -286,6 +429,7 @@ enum {
 	OPT_PING,
 	OPT_PONG_TIMEOUT,
 	OPT_RATE,
+	OPT_RAW,
 };
 
 static const struct option longopts[] = {
@@ -306,6 +450,7 @@ static const struct option longopts[] = {
     {"only", required_argument, NULL, 'o'},
     {"timeout", required_argument, NULL, 't'},
     {"quiet", no_argument, NULL, 'q'},
+    {"raw", no_argument, NULL, OPT_RAW},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -408,6 +553,9 @@ static int parse_args(int argc, char **argv, struct app *a,
 			break;
 		case 'q':
 			a->quiet = true;
+			break;
+		case OPT_RAW:
+			a->raw = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -536,6 +684,7 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &a, &o, &timeout_ms, &stop);
 	if (stop)
 		return rc;
+	a.clean = !a.raw && isatty(STDOUT_FILENO);
 	o.cb.connected = on_connected;
 	o.cb.disconnected = on_disconnected;
 	o.cb.reconnecting = on_reconnecting;
