@@ -362,6 +362,22 @@ bool tn_obs_wait(int fd, const char *s, int timeout_ms)
 	}
 }
 
+void tn_obs_expect(int fd, const char *const *want, size_t n, int timeout_ms)
+{
+	char line[2048];
+
+	for (size_t i = 0; i < n;) {
+		ck_assert_msg(tn_obs_line(fd, line, sizeof(line), timeout_ms) >
+		                  0,
+		              "observer: \"%s\" never came", want[i]);
+		ck_assert_msg(!strstr(line, "has quit"), "observer: %s", line);
+		if (!strncmp(line, "*** ", 4))
+			continue;
+		ck_assert_str_eq(line, want[i]);
+		i++;
+	}
+}
+
 int tn_observer(const struct nt_daemon *d, const char *nick, const char *room)
 {
 	char cmd[128], want[96];

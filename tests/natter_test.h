@@ -120,6 +120,12 @@ int tn_observer(const struct nt_daemon *d, const char *nick, const char *room);
 ssize_t tn_obs_line(int fd, char *buf, size_t size, int timeout_ms);
 /* read lines until one contains s: true, else false at EOF or timeout */
 bool tn_obs_wait(int fd, const char *s, int timeout_ms);
+/*
+ * The room lines want[0..n-1], in this order, skipping server lines
+ * ("*** "); fails the test on any other line, on a quit, or when a line
+ * does not come within timeout_ms.
+ */
+void tn_obs_expect(int fd, const char *const *want, size_t n, int timeout_ms);
 
 /*
  * A listener on host:*port (0: any) with a backlog of 0 and one pending
