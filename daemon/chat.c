@@ -275,12 +275,6 @@ static void lroom_remove(struct nt_chat_worker *cw, struct chat_session *s)
 
 /* ---- output ---- */
 
-static const char overflow_notice[] = "*** disconnected: output overflow\r\n";
-
-/*
- * Queue b to one session. A recipient whose queue would pass max_output is
- * a slow consumer: it is disconnected rather than slowing anyone else.
- */
 /* an entry about s, with its fields for the journal */
 #define chat_log(s, level, id, ...)                                            \
 	do {                                                                   \
@@ -297,6 +291,27 @@ static const char overflow_notice[] = "*** disconnected: output overflow\r\n";
 		}                                                              \
 	} while (0)
 
+static const char overflow_notice[] = "*** disconnected: output overflow\r\n";
+
+/*
+ * Something queued to c would have passed max_output (a room's line, a
+ * reply, a telnet answer: the queue counts them all): c is a slow consumer
+ * and is disconnected rather than slowing anyone else or holding memory.
+ */
+static void chat_overflow(struct nt_conn *c)
+{
+	struct chat_session *s = c->svc;
+	char who[NT_ADDRSTR_MAX];
+
+	nt_peer_format(&c->peer, who, sizeof(who));
+	if (s)
+		chat_log(s, NT_LOG_NOTICE, NT_MSGID_CHAT_OVERFLOW,
+		         "%s (%s): disconnected: output overflow", who,
+		         s->ent.nick);
+	nt_conn_close_with(c, "output overflow", overflow_notice,
+	                   sizeof(overflow_notice) - 1);
+}
+
 static void deliver_one(struct chat_session *s, struct nt_buf *b)
 {
 	struct nt_conn *c = s->c;
@@ -304,18 +319,8 @@ static void deliver_one(struct chat_session *s, struct nt_buf *b)
 	/* after its goodbye, a session hears nothing more */
 	if (c->closing || s->gone)
 		return;
-	if (nt_conn_queued(c) + b->len > c->w->cfg->limits.max_output) {
-		char who[NT_ADDRSTR_MAX];
-		nt_peer_format(&c->peer, who, sizeof(who));
-		chat_log(s, NT_LOG_NOTICE, NT_MSGID_CHAT_OVERFLOW,
-		         "%s (%s): disconnected: output overflow", who,
-		         s->ent.nick);
-		nt_conn_send_copy(c, overflow_notice,
-		                  sizeof(overflow_notice) - 1);
-		nt_conn_close(c, "output overflow");
-		return;
-	}
-	/* -EPIPE: its connection is ending anyway */
+	/* -ENOBUFS: chat_overflow() has dealt with it; -EPIPE: its
+	 * connection is ending anyway */
 	if (nt_conn_send(c, b, 0, b->len) == -ENOMEM)
 		nt_conn_close(c, "out of memory");
 }
@@ -1058,6 +1063,7 @@ void nt_chat_deliver(struct nt_worker *w, struct nt_msg *m)
 const struct nt_service_ops nt_chat_ops = {
     .open = chat_open,
     .readable = chat_readable,
+    .overflow = chat_overflow,
     .timer = chat_timer,
     .idle = chat_idle,
     .line_timeout = chat_line_timeout,

@@ -392,27 +392,20 @@ static int outq_reserve(struct nt_worker *w, struct nt_outq *q)
 	return 0;
 }
 
-int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len)
+static struct nt_oseg *outq_last(struct nt_outq *q)
+{
+	return q->count ? &q->seg[(q->head + q->count - 1) % q->cap] : NULL;
+}
+
+/* a new segment at the tail, whatever the bound says */
+static int conn_push(struct nt_conn *c, struct nt_buf *b, size_t off,
+                     size_t len)
 {
 	struct nt_outq *q = &c->out;
+	int rc = outq_reserve(c->w, q);
 
-	if (c->closing || c->lingering)
-		return -EPIPE;
-	if (len == 0)
-		return 0;
-	/* a tail segment of the same buffer just grows: echo reads land
-	 * right after each other in one read buffer */
-	if (q->count) {
-		struct nt_oseg *t = &q->seg[(q->head + q->count - 1) % q->cap];
-		if (t->buf == b && t->off + t->len == off) {
-			t->len += (uint32_t)len;
-			q->bytes += len;
-			nt_worker_want_flush(c->w, c);
-			return 0;
-		}
-	}
-	if (outq_reserve(c->w, q) < 0)
-		return -ENOMEM;
+	if (rc < 0)
+		return rc;
 	q->seg[(q->head + q->count) % q->cap] = (struct nt_oseg){
 	    .buf = nt_buf_ref(b), .off = (uint32_t)off, .len = (uint32_t)len};
 	if (q->count++ == 0) {
@@ -424,14 +417,83 @@ int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len)
 	return 0;
 }
 
+/* the service says what passing the bound means; closing is the default */
+static int conn_overflow(struct nt_conn *c)
+{
+	if (c->ops->overflow)
+		c->ops->overflow(c);
+	else
+		nt_conn_close(c, "output overflow");
+	return -ENOBUFS;
+}
+
+size_t nt_conn_room(const struct nt_conn *c)
+{
+	size_t limit = c->w->cfg->limits.max_output;
+	size_t used = c->out.bytes + SEG_OVERHEAD;
+
+	return used < limit ? limit - used : 0;
+}
+
+int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len)
+{
+	struct nt_outq *q = &c->out;
+
+	if (c->closing || c->lingering)
+		return -EPIPE;
+	if (len == 0)
+		return 0;
+	/* a tail segment of the same buffer just grows: echo reads land
+	 * right after each other in one read buffer; off + len is within
+	 * b's cap, so the segment's 32-bit length cannot wrap */
+	struct nt_oseg *t = outq_last(q);
+	if (t && (t->buf != b || t->off + t->len != off))
+		t = NULL;
+	if (q->bytes + len + (t ? 0 : SEG_OVERHEAD) >
+	    c->w->cfg->limits.max_output)
+		return conn_overflow(c);
+	if (!t)
+		return conn_push(c, b, off, len);
+	t->len += (uint32_t)len;
+	q->bytes += len;
+	nt_worker_want_flush(c->w, c);
+	return 0;
+}
+
+/* a copy buffer has room for this much, so that replies in a row share it */
+#define COPY_BUF_MIN 256
+
 int nt_conn_send_copy(struct nt_conn *c, const void *data, size_t len)
 {
-	struct nt_buf *b = nt_buf_from(data, len);
-	if (!b)
+	struct nt_oseg *t = outq_last(&c->out);
+	struct nt_buf *b = NULL;
+
+	/* a tail buffer only this queue refers to may take bytes after its
+	 * end: nobody else can see them */
+	if (t && t->off + t->len == t->buf->len &&
+	    t->buf->cap - t->buf->len >= len && nt_buf_refs(t->buf) == 1)
+		b = nt_buf_ref(t->buf);
+	if (!b && !(b = nt_buf_new(NT_MAX(len, (size_t)COPY_BUF_MIN))))
 		return -ENOMEM;
-	int rc = nt_conn_send(c, b, 0, len);
+	memcpy(b->data + b->len, data, len);
+	int rc = nt_conn_send(c, b, b->len, len);
+	if (rc == 0)
+		b->len += (uint32_t)len;
 	nt_buf_unref(b);
 	return rc;
+}
+
+void nt_conn_close_with(struct nt_conn *c, const char *reason, const void *data,
+                        size_t len)
+{
+	if (!c->closing && !c->lingering) {
+		struct nt_buf *b = nt_buf_from(data, len);
+		/* no memory for them: the close alone will do */
+		if (b)
+			conn_push(c, b, 0, len);
+		nt_buf_unref(b);
+	}
+	nt_conn_close(c, reason);
 }
 
 /* Drop n written bytes from the front of the queue. */

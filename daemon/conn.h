@@ -28,6 +28,10 @@ struct nt_service_ops {
 	void (*readable)(struct nt_conn *c);
 	/* a flush made progress; the queue may be empty now */
 	void (*drained)(struct nt_conn *c);
+	/* a send was refused: it would have taken the output queue past its
+	 * bound (see nt_conn_send). Without this hook the connection is
+	 * closed with "output overflow". */
+	void (*overflow)(struct nt_conn *c);
 	/* the deadline set with nt_conn_set_timer() has come */
 	void (*timer)(struct nt_conn *c);
 	/* the idle (or line) timeout has come and the connection is being
@@ -51,6 +55,7 @@ enum {
 	NT_PAUSE_SHUTDOWN = 1u << 3, /* the server is draining */
 };
 
+/* a span of one buffer: off + len never passes its cap, a uint32_t too */
 struct nt_oseg {
 	struct nt_buf *buf;
 	uint32_t off;
@@ -146,9 +151,15 @@ ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len);
 /*
  * Queue len bytes of b from off for sending; takes its own reference.
  * Never writes to the socket itself: the worker flushes once per loop.
- * -EPIPE once the connection is closing or lingering, -ENOMEM.
+ * Every byte queued on a connection comes through here and counts against
+ * limits.max_output, each segment charged sizeof(struct nt_oseg) more: a
+ * send that would pass it queues nothing, calls the service's overflow
+ * hook and returns -ENOBUFS. -EPIPE once the connection is closing or
+ * lingering, -ENOMEM.
  */
 int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len);
+/* The most bytes one more segment can queue without passing the bound. */
+size_t nt_conn_room(const struct nt_conn *c);
 /*
  * Write data straight to the socket when nothing is queued ahead of it, so
  * a reply that fits the socket never touches the output queue: how many
@@ -157,8 +168,19 @@ int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len);
  * failed and the connection is closed.
  */
 ssize_t nt_conn_write_now(struct nt_conn *c, const void *data, size_t len);
-/* Queue a copy of a short server reply. */
+/*
+ * Queue a copy of a short server reply, as nt_conn_send() does; copies in
+ * a row share one buffer, so a stream of tiny replies costs about its
+ * bytes and not a buffer and a segment each.
+ */
 int nt_conn_send_copy(struct nt_conn *c, const void *data, size_t len);
+/*
+ * Close with last words: a copy of data is queued past the bound (nothing
+ * can follow it) and gets the one best-effort write that output queued at
+ * a close gets; reason as for nt_conn_close().
+ */
+void nt_conn_close_with(struct nt_conn *c, const char *reason, const void *data,
+                        size_t len);
 static inline size_t nt_conn_queued(const struct nt_conn *c)
 {
 	return c->out.bytes;

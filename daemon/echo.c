@@ -2,8 +2,9 @@
  * Echo, binary safe: bytes are read into a pooled buffer and written
  * straight back when nothing waits ahead of them; whatever the socket does
  * not take at once is queued from that same buffer, without a copy. A
- * client that does not read its echoes stops being read once max_output
- * bytes wait for it, which is TCP back-pressure instead of server memory.
+ * client that does not read its echoes is read no further than its output
+ * queue has room for (max_output): TCP back-pressure instead of server
+ * memory, and never a send the queue's bound refuses.
  */
 #include <errno.h>
 
@@ -17,7 +18,9 @@ static size_t echo_limit(const struct nt_conn *c)
 
 static void echo_readable(struct nt_conn *c)
 {
-	if (nt_conn_queued(c) >= echo_limit(c)) {
+	size_t room = nt_conn_room(c);
+
+	if (!room) {
 		nt_conn_pause(c, NT_PAUSE_OUTPUT);
 		return;
 	}
@@ -26,7 +29,8 @@ static void echo_readable(struct nt_conn *c)
 		return;
 	}
 	struct nt_buf *b = c->in;
-	ssize_t n = nt_conn_read(c, b->data + b->len, b->cap - b->len);
+	ssize_t n =
+	    nt_conn_read(c, b->data + b->len, NT_MIN(b->cap - b->len, room));
 	if (n <= 0)
 		return;
 	ssize_t sent = nt_conn_write_now(c, b->data + b->len, (size_t)n);
@@ -48,7 +52,7 @@ static void echo_readable(struct nt_conn *c)
 		nt_buf_unref(b);
 		c->in = NULL;
 	}
-	if (nt_conn_queued(c) >= echo_limit(c))
+	if (!nt_conn_room(c))
 		nt_conn_pause(c, NT_PAUSE_OUTPUT);
 }
 

@@ -383,7 +383,6 @@ static void io_report(const struct io *v, size_t n)
 		    i, v[i].sent, v[i].out_len, v[i].in_total,
 		    v[i].closed ? (v[i].eof ? ", EOF" : ", reset") : "",
 		    v[i].in + (v[i].in_len > 120 ? v[i].in_len - 120 : 0));
-	nt_daemon_dump_log(&d);
 }
 
 /* the last 300 bytes received, for messages */
@@ -1047,6 +1046,87 @@ START_TEST(test_iac_flood)
 	io_free(&v[1]);
 	free(p);
 	fault_end("100k IAC", PEAK_KB);
+}
+END_TEST
+
+/*
+ * IAC DO TIMING-MARK over and over from a client that reads its answers
+ * never (read_every_ms 0) or only a little now and then. Each answer is
+ * output like any other and counts against max_output, so the client is
+ * cut off for output overflow, and while it lasts natterd's RSS grows by
+ * less than twice max_output. A trickle read is progress for the write
+ * timeout, so only the bound can stop this one.
+ */
+static void timing_mark_flood(const char *name, int read_every_ms)
+{
+	static uint8_t tm[3 * 21845];
+	struct fault_conf c = base_conf;
+	char sink[4 * KIB];
+	size_t sent = 0;
+	long peak = 0;
+	bool closed = false;
+
+	for (size_t i = 0; i < sizeof(tm); i += 3)
+		memcpy(tm + i, "\xff\xfd\x06", 3);
+	/* the most flood control lets through, so that the answers outrun
+	 * what the kernel's socket buffers take: the bound must stop them */
+	c.flood_burst = 100000;
+	fault_start(&c);
+	int fd = connect_opt(ATTACKER, F.chat, 5000 * SLOW, true);
+	ck_assert_int_ge(fd, 0);
+	uint64_t t0 = nt_test_now_ms(), next_read = t0 + read_every_ms;
+	uint64_t next_rss = t0;
+	while (!closed && nt_test_now_ms() < t0 + 20000 * SLOW) {
+		uint64_t now = nt_test_now_ms();
+		if (now >= next_rss) {
+			peak = NT_MAX(peak, nt_proc_rss_kb(d.pid));
+			next_rss = now + 10;
+		}
+		if (read_every_ms && now >= next_read) {
+			ssize_t r = recv(fd, sink, sizeof(sink), 0);
+			closed = r == 0 ||
+			         (r < 0 && errno != EAGAIN && errno != EINTR);
+			next_read = now + (uint64_t)read_every_ms;
+		}
+		/* from where the last send stopped: a command cut in two
+		 * would make data bytes of the rest */
+		size_t at = sent % sizeof(tm);
+		ssize_t n = send(fd, tm + at, sizeof(tm) - at, MSG_NOSIGNAL);
+		if (n > 0) {
+			sent += (size_t)n;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			closed = true;
+		} else {
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			poll(&p, 1, 10);
+			closed = closed || (p.revents & (POLLHUP | POLLERR));
+		}
+	}
+	peak = NT_MAX(peak, nt_proc_rss_kb(d.pid));
+	close(fd);
+	fprintf(stderr, "%s: %zu bytes sent in %llu ms; RSS %ld -> %ld kB\n",
+	        name, sent, (unsigned long long)(nt_test_now_ms() - t0), F.rss0,
+	        peak);
+	ck_assert_msg(closed, "%s: still connected after %zu bytes", name,
+	              sent);
+	ck_assert_msg(nt_daemon_wait_log(&d, "disconnected: output overflow",
+	                                 5000 * SLOW),
+	              "%s: not cut off for output overflow", name);
+	ck_assert_msg(peak - F.rss0 < 2 * (long)c.max_output / KIB,
+	              "%s: RSS grew from %ld to %ld kB (max_output %u kB)",
+	              name, F.rss0, peak, c.max_output / KIB);
+	fault_end(name, 2 * (long)c.max_output / KIB);
+}
+
+START_TEST(test_timing_mark_flood)
+{
+	timing_mark_flood("timing marks, never read", 0);
+}
+END_TEST
+
+START_TEST(test_timing_mark_trickle)
+{
+	timing_mark_flood("timing marks, read now and then", 100);
 }
 END_TEST
 
@@ -1913,6 +1993,13 @@ static Suite *fault_suite(void)
 	tcase_add_test(tc, test_iac_flood);
 	tcase_add_test(tc, test_unterminated_sb);
 	tcase_add_test(tc, test_hostile_text);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("output");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 60 * SLOW);
+	tcase_add_test(tc, test_timing_mark_flood);
+	tcase_add_test(tc, test_timing_mark_trickle);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("clients");
