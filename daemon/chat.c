@@ -867,6 +867,32 @@ static void flood_refill(struct chat_session *s)
 	s->tokens_at = now;
 }
 
+/*
+ * Telnet commands the server answers (a refusal, a timing mark, AYT) cost
+ * flood tokens too: answering is output, and negotiation alone must not be
+ * a way to make the server write without limit. An answer is three bytes
+ * (IAC, verb, option), so eight of them cost what one line does, about as
+ * much as a short reply. Commands answered with nothing (NOP, a refusal
+ * already sent, a timing mark past the cap) cost nothing.
+ */
+#define TELNET_ANSWERS_PER_LINE 8
+
+/* thousandths of a token, like s->tokens */
+static uint64_t telnet_cost(const struct nt_telnet_out *tout)
+{
+	uint64_t answers =
+	    tout->len / 3 + ((tout->events & NT_TELNET_EV_AYT) ? 1 : 0);
+
+	return answers * 1000 / TELNET_ANSWERS_PER_LINE;
+}
+
+/* what was answered is paid at once: the bucket runs dry rather than into
+ * debt, and an empty bucket holds reading back as a line's cost would */
+static void flood_spend(struct chat_session *s, uint64_t cost)
+{
+	s->tokens = s->tokens > cost ? s->tokens - cost : 0;
+}
+
 /* Out of tokens: keep the rest, stop reading, wake when one is back. */
 static void flood_hold(struct chat_session *s, const uint8_t *rest, size_t len)
 {
@@ -971,6 +997,7 @@ static void chat_readable(struct nt_conn *c)
 	nt_telnet_out_init(&tout);
 	size_t len = nt_telnet_feed(&s->tn, buf, (size_t)n, buf, &tout);
 	size_t used = chat_consume(s, buf, len);
+	flood_spend(s, telnet_cost(&tout));
 	if (used < len && !c->closing && !(c->pause & NT_PAUSE_EOF))
 		flood_hold(s, buf + used, len - used);
 	else if (s->tokens < 1000 && !c->closing)

@@ -1198,6 +1198,42 @@ START_TEST(test_flood_delays)
 }
 END_TEST
 
+/*
+ * Telnet answers cost flood tokens (an eighth of a line each): 80 refused
+ * options empty a bucket of 10 (rate 1), so the /ping after them waits
+ * about a second for a token, like a line after a burst of lines.
+ */
+START_TEST(test_flood_telnet)
+{
+	struct chat_opts o = defaults;
+	struct cl v[2];
+	struct cl *a = &v[0];
+	uint8_t neg[80 * 3], want[80 * 3];
+	char line[LINE_SIZE];
+
+	o.rate = 1;
+	o.burst = 10;
+	chat_start(&o);
+	group_open(v, 2, (const char *const[]){"alice", "bob"});
+	for (int i = 0; i < 80; i++) {
+		memcpy(neg + 3 * i, "\xff\xfd", 2);  /* IAC DO opt */
+		memcpy(want + 3 * i, "\xff\xfc", 2); /* IAC WONT opt */
+		neg[3 * i + 2] = want[3 * i + 2] = (uint8_t)(100 + i);
+	}
+	cl_send_raw(a, neg, sizeof(neg));
+	expect_bytes(__LINE__, a, want, sizeof(want));
+	uint64_t t0 = nt_test_now_ms();
+	cl_send(a, "/ping paid");
+	ck_assert_int_eq(cl_line(a, line, sizeof(line), 20000), 0);
+	uint64_t took = nt_test_now_ms() - t0;
+	ck_assert_str_eq(line, "*** pong paid");
+	ck_assert_msg(took >= 600, "the pong came after only %llu ms",
+	              (unsigned long long)took);
+	group_close(v, 2);
+	stop_ok();
+}
+END_TEST
+
 /* ---- text ---------------------------------------------------------------- */
 
 static bool is_bidi(uint32_t cp)
@@ -1980,6 +2016,7 @@ Suite *chat_e2e_suite(void)
 	tcase_add_test(tc, test_fanout_100);
 	tcase_add_test(tc, test_slow_consumer);
 	tcase_add_test(tc, test_flood_delays);
+	tcase_add_test(tc, test_flood_telnet);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("text");
