@@ -23,6 +23,13 @@
 /* queue accounting charges each segment this much on top of its bytes, so
  * a stream of tiny messages cannot hide a large ring behind max_output */
 #define SEG_OVERHEAD sizeof(struct nt_oseg)
+/* natterd.conf(5)'s largest max_output (1 GiB) fills no ring to its most,
+ * and a ring's capacity doubles within 32 bits up to it */
+_Static_assert(((size_t)1 << 30) / (SEG_OVERHEAD + 1) < NT_OUTQ_SEGS_MAX,
+               "max_output is the bound that counts");
+_Static_assert(NT_OUTQ_SEGS_MAX <= UINT32_MAX / 2 &&
+                   (NT_OUTQ_SEGS_MAX & (NT_OUTQ_SEGS_MAX - 1)) == 0,
+               "rings double up to exactly NT_OUTQ_SEGS_MAX");
 
 static const struct nt_service_ops *conn_ops(enum nt_service s)
 {
@@ -378,6 +385,8 @@ static int outq_reserve(struct nt_worker *w, struct nt_outq *q)
 {
 	if (q->count < q->cap)
 		return 0;
+	if (q->cap >= NT_OUTQ_SEGS_MAX)
+		return -ENOBUFS;
 	uint32_t ncap = q->cap ? q->cap * 2 : (uint32_t)RING_FIRST_CAP;
 	struct nt_oseg *ns = nt_worker_ring_get(w, ncap * sizeof(*ns));
 	if (!ns)
@@ -443,17 +452,22 @@ int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len)
 		return -EPIPE;
 	if (len == 0)
 		return 0;
+	/* a segment is a span of b, whose cap is 32-bit: so are its off and
+	 * len, and a tail grown within b */
+	if (off > b->cap || len > b->cap - off)
+		return -EINVAL;
 	/* a tail segment of the same buffer just grows: echo reads land
-	 * right after each other in one read buffer; off + len is within
-	 * b's cap, so the segment's 32-bit length cannot wrap */
+	 * right after each other in one read buffer */
 	struct nt_oseg *t = outq_last(q);
 	if (t && (t->buf != b || t->off + t->len != off))
 		t = NULL;
 	if (q->bytes + len + (t ? 0 : SEG_OVERHEAD) >
 	    c->w->cfg->limits.max_output)
 		return conn_overflow(c);
-	if (!t)
-		return conn_push(c, b, off, len);
+	if (!t) {
+		int rc = conn_push(c, b, off, len);
+		return rc == -ENOBUFS ? conn_overflow(c) : rc;
+	}
 	t->len += (uint32_t)len;
 	q->bytes += len;
 	nt_worker_want_flush(c->w, c);

@@ -62,6 +62,15 @@ struct nt_oseg {
 	uint32_t len;
 };
 
+/*
+ * The most segments one output queue holds. limits.max_output is the bound
+ * that counts (each segment is charged sizeof(struct nt_oseg) on top of its
+ * bytes, so no max_output natterd.conf(5) allows reaches this one); this
+ * one keeps the ring's 32-bit arithmetic (cap * 2, head + count) in range
+ * whatever the configuration says.
+ */
+#define NT_OUTQ_SEGS_MAX (UINT32_C(1) << 26)
+
 /* a ring of segments; allocated on first use, freed when empty */
 struct nt_outq {
 	struct nt_oseg *seg;
@@ -153,9 +162,10 @@ ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len);
  * Never writes to the socket itself: the worker flushes once per loop.
  * Every byte queued on a connection comes through here and counts against
  * limits.max_output, each segment charged sizeof(struct nt_oseg) more: a
- * send that would pass it queues nothing, calls the service's overflow
- * hook and returns -ENOBUFS. -EPIPE once the connection is closing or
- * lingering, -ENOMEM.
+ * send that would pass it (or NT_OUTQ_SEGS_MAX) queues nothing, calls the
+ * service's overflow hook and returns -ENOBUFS. -EINVAL if off and len are
+ * not within b's cap, -EPIPE once the connection is closing or lingering,
+ * -ENOMEM.
  */
 int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len);
 /* The most bytes one more segment can queue without passing the bound. */

@@ -1,0 +1,214 @@
+/*
+ * A connection's output queue at its bounds, on a real connection: one end
+ * of a socketpair, on a worker whose loop never runs, so nothing is ever
+ * flushed and what is queued stays queued.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "acceptor.h"
+#include "conn.h"
+#include "run_suite.h"
+#include "worker.h"
+
+/* what the queue charges each segment on top of its bytes */
+#define SEG sizeof(struct nt_oseg)
+#define MAX 4096 /* the smallest max_output natterd.conf(5) allows */
+
+static struct nt_worker w;
+static struct nt_acceptor acc; /* only counts the connection's close */
+static struct nt_conn *c;
+static int peer = -1;
+static unsigned overflows;
+
+static void setup(void)
+{
+	char text[256];
+	struct nt_config *cfg = NULL;
+	struct nt_config_diag diag = {0};
+	int sv[2];
+
+	snprintf(text, sizeof(text),
+	         "limits = { max_output = %d; };\n"
+	         "listeners = ( { name = \"echo\"; service = \"echo\"; "
+	         "family = \"unix\"; path = \"/nonexistent/echo\"; } );\n",
+	         MAX);
+	ck_assert_int_eq(nt_config_load_string(text, "test", &cfg, &diag), 0);
+	ck_assert_int_eq(nt_worker_init(&w, 0, cfg, &acc, NULL), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX,
+	                            SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	                            0, sv),
+	                 0);
+	peer = sv[1];
+	struct nt_peer p = {.family = AF_UNIX};
+	c = nt_conn_new(&w, sv[0], &cfg->listeners[0], cfg, &p, NULL);
+	ck_assert_ptr_nonnull(c);
+	nt_config_unref(cfg); /* the worker holds its own reference */
+	overflows = 0;
+}
+
+static void teardown(void)
+{
+	nt_conn_close(c, "test over");
+	nt_conn_free(c);
+	close(peer);
+	nt_worker_destroy(&w);
+}
+
+/* a buffer of n bytes, all filled */
+static struct nt_buf *filled(size_t n)
+{
+	struct nt_buf *b = nt_buf_new(n);
+
+	ck_assert_ptr_nonnull(b);
+	memset(b->data, 'x', n);
+	b->len = (uint32_t)n;
+	return b;
+}
+
+/* one-byte segments that do not touch: each costs 1 + SEG, and the one
+ * that would pass max_output is refused; echo has no overflow hook, so
+ * the connection is closed for it */
+START_TEST(test_segments_bound)
+{
+	struct nt_buf *b = filled(MAX);
+	size_t fit = MAX / (1 + SEG), i;
+	int rc = 0;
+
+	for (i = 0; i < MAX / 2 && (rc = nt_conn_send(c, b, 2 * i, 1)) == 0;
+	     i++)
+		ck_assert_uint_le(nt_conn_queued(c), MAX);
+	ck_assert_int_eq(rc, -ENOBUFS);
+	ck_assert_uint_eq(i, fit);
+	ck_assert_uint_eq(nt_conn_queued(c), fit * (1 + SEG));
+	ck_assert_uint_eq(c->out.count, fit);
+	ck_assert(c->closing);
+	ck_assert_str_eq(c->close_reason, "output overflow");
+	/* and nothing more once it is closing */
+	ck_assert_int_eq(nt_conn_send(c, b, MAX - 1, 1), -EPIPE);
+	nt_buf_unref(b);
+}
+END_TEST
+
+/* a tail that grows within its buffer is held to the same bound */
+START_TEST(test_tail_bound)
+{
+	struct nt_buf *b = filled(2 * MAX);
+
+	ck_assert_int_eq(nt_conn_send(c, b, 0, 1000), 0);
+	ck_assert_int_eq(nt_conn_send(c, b, 1000, MAX - SEG - 1000), 0);
+	ck_assert_uint_eq(c->out.count, 1);
+	ck_assert_uint_eq(nt_conn_queued(c), MAX);
+	ck_assert_uint_eq(nt_conn_room(c), 0);
+	ck_assert_int_eq(nt_conn_send(c, b, MAX - SEG, 1), -ENOBUFS);
+	ck_assert_uint_eq(nt_conn_queued(c), MAX);
+	ck_assert(c->closing);
+	nt_buf_unref(b);
+}
+END_TEST
+
+/* a span past the buffer's end is refused and nothing happens */
+START_TEST(test_span)
+{
+	struct nt_buf *b = filled(100);
+
+	ck_assert_int_eq(nt_conn_send(c, b, 90, 11), -EINVAL);
+	ck_assert_int_eq(nt_conn_send(c, b, 101, 1), -EINVAL);
+	ck_assert_int_eq(nt_conn_send(c, b, 1, SIZE_MAX), -EINVAL);
+	ck_assert_uint_eq(nt_conn_queued(c), 0);
+	ck_assert(!c->closing);
+	ck_assert_int_eq(nt_conn_send(c, b, 90, 10), 0);
+	nt_buf_unref(b);
+}
+END_TEST
+
+/* room is what one more segment may carry */
+START_TEST(test_room)
+{
+	struct nt_buf *b = filled(2 * MAX);
+
+	ck_assert_uint_eq(nt_conn_room(c), MAX - SEG);
+	ck_assert_int_eq(nt_conn_send(c, b, 0, 100), 0);
+	ck_assert_uint_eq(nt_conn_room(c), MAX - 2 * SEG - 100);
+	ck_assert_int_eq(nt_conn_send(c, b, 200, nt_conn_room(c)), 0);
+	ck_assert_uint_eq(nt_conn_room(c), 0);
+	ck_assert(!c->closing);
+	nt_buf_unref(b);
+}
+END_TEST
+
+/* three-byte answers in a row share buffers: about their bytes, not a
+ * segment each; and the bound counts them like anything else */
+START_TEST(test_copies_share)
+{
+	size_t n = 0;
+	int rc;
+
+	for (int i = 0; i < 80; i++)
+		ck_assert_int_eq(nt_conn_send_copy(c, "\xff\xfc\x06", 3), 0);
+	ck_assert_uint_eq(c->out.count, 1);
+	ck_assert_uint_eq(nt_conn_queued(c), 80 * 3 + SEG);
+	/* a buffer someone else holds is not written after its end, room
+	 * or not */
+	struct nt_buf *b = filled(100);
+	b->len = 10;
+	ck_assert_int_eq(nt_conn_send(c, b, 0, 10), 0);
+	ck_assert_int_eq(nt_conn_send_copy(c, "abc", 3), 0);
+	ck_assert_uint_eq(c->out.count, 3);
+	ck_assert_uint_eq(b->len, 10);
+	ck_assert_mem_eq(b->data + 10, "xxx", 3);
+	nt_buf_unref(b);
+	while ((rc = nt_conn_send_copy(c, "\xff\xfc\x06", 3)) == 0)
+		ck_assert_uint_lt(++n, MAX);
+	ck_assert_int_eq(rc, -ENOBUFS);
+	ck_assert_uint_le(nt_conn_queued(c), MAX);
+	ck_assert_uint_gt(nt_conn_queued(c) + 3, MAX - SEG);
+}
+END_TEST
+
+static void count_overflow(struct nt_conn *conn)
+{
+	(void)conn;
+	overflows++;
+}
+
+/* the service decides what passing the bound means: here, nothing */
+START_TEST(test_overflow_hook)
+{
+	static const struct nt_service_ops ops = {.overflow = count_overflow};
+	const struct nt_service_ops *was = c->ops;
+	struct nt_buf *b = filled(2 * MAX);
+
+	c->ops = &ops;
+	ck_assert_int_eq(nt_conn_send(c, b, 0, MAX - SEG), 0);
+	ck_assert_int_eq(nt_conn_send(c, b, MAX, 1), -ENOBUFS);
+	ck_assert_int_eq(nt_conn_send_copy(c, "x", 1), -ENOBUFS);
+	ck_assert_uint_eq(overflows, 2);
+	ck_assert(!c->closing);
+	ck_assert_uint_eq(nt_conn_queued(c), MAX);
+	c->ops = was;
+	nt_buf_unref(b);
+}
+END_TEST
+
+static Suite *conn_suite(void)
+{
+	Suite *s = suite_create("conn");
+	TCase *tc = tcase_create("outq");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_segments_bound);
+	tcase_add_test(tc, test_tail_bound);
+	tcase_add_test(tc, test_span);
+	tcase_add_test(tc, test_room);
+	tcase_add_test(tc, test_copies_share);
+	tcase_add_test(tc, test_overflow_hook);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+NT_RUN_SUITE(conn_suite)
