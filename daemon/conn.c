@@ -20,9 +20,7 @@
 #include "worker.h"
 
 #define FLUSH_IOV_MAX 64
-/* queue accounting charges each segment this much on top of its bytes, so
- * a stream of tiny messages cannot hide a large ring behind max_output */
-#define SEG_OVERHEAD sizeof(struct nt_oseg)
+#define SEG_OVERHEAD  NT_OUTQ_SEG_COST
 /* natterd.conf(5)'s largest max_output (1 GiB) fills no ring to its most,
  * and a ring's capacity doubles within 32 bits up to it */
 _Static_assert(((size_t)1 << 30) / (SEG_OVERHEAD + 1) < NT_OUTQ_SEGS_MAX,
@@ -434,14 +432,6 @@ static int conn_overflow(struct nt_conn *c)
 	else
 		nt_conn_close(c, "output overflow");
 	return -ENOBUFS;
-}
-
-size_t nt_conn_room(const struct nt_conn *c)
-{
-	size_t limit = c->w->cfg->limits.max_output;
-	size_t used = c->out.bytes + SEG_OVERHEAD;
-
-	return used < limit ? limit - used : 0;
 }
 
 int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len)

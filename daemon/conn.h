@@ -15,6 +15,7 @@
 #include "config.h"
 #include "sd.h"
 #include "util.h"
+#include "worker.h"
 
 struct nt_conn;
 struct nt_worker;
@@ -61,6 +62,10 @@ struct nt_oseg {
 	uint32_t off;
 	uint32_t len;
 };
+
+/* the queue charges each segment this much on top of its bytes, so a
+ * stream of tiny pieces cannot hide a large ring behind max_output */
+#define NT_OUTQ_SEG_COST sizeof(struct nt_oseg)
 
 /*
  * The most segments one output queue holds. limits.max_output is the bound
@@ -169,7 +174,13 @@ ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len);
  */
 int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len);
 /* The most bytes one more segment can queue without passing the bound. */
-size_t nt_conn_room(const struct nt_conn *c);
+static inline size_t nt_conn_room(const struct nt_conn *c)
+{
+	size_t limit = c->w->cfg->limits.max_output;
+	size_t used = c->out.bytes + NT_OUTQ_SEG_COST;
+
+	return used < limit ? limit - used : 0;
+}
 /*
  * Write data straight to the socket when nothing is queued ahead of it, so
  * a reply that fits the socket never touches the output queue: how many
