@@ -446,14 +446,15 @@ int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len)
 	 * len, and a tail grown within b */
 	if (off > b->cap || len > b->cap - off)
 		return -EINVAL;
+	/* what is queued, charges included, and the new bytes: a line as
+	 * long as max_output still fits an empty queue */
+	if (q->bytes + len > c->w->cfg->limits.max_output)
+		return conn_overflow(c);
 	/* a tail segment of the same buffer just grows: echo reads land
 	 * right after each other in one read buffer */
 	struct nt_oseg *t = outq_last(q);
 	if (t && (t->buf != b || t->off + t->len != off))
 		t = NULL;
-	if (q->bytes + len + (t ? 0 : SEG_OVERHEAD) >
-	    c->w->cfg->limits.max_output)
-		return conn_overflow(c);
 	if (!t) {
 		int rc = conn_push(c, b, off, len);
 		return rc == -ENOBUFS ? conn_overflow(c) : rc;

@@ -166,20 +166,21 @@ ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len);
  * Queue len bytes of b from off for sending; takes its own reference.
  * Never writes to the socket itself: the worker flushes once per loop.
  * Every byte queued on a connection comes through here and counts against
- * limits.max_output, each segment charged sizeof(struct nt_oseg) more: a
- * send that would pass it (or NT_OUTQ_SEGS_MAX) queues nothing, calls the
- * service's overflow hook and returns -ENOBUFS. -EINVAL if off and len are
- * not within b's cap, -EPIPE once the connection is closing or lingering,
- * -ENOMEM.
+ * limits.max_output, each segment charged NT_OUTQ_SEG_COST more: a send
+ * whose bytes would take what is queued past it (or the ring past
+ * NT_OUTQ_SEGS_MAX) queues nothing, calls the service's overflow hook and
+ * returns -ENOBUFS. A queue thus holds at most max_output bytes and one
+ * segment's charge, and a line of max_output bytes fits an empty one. -EINVAL
+ * if off and len are not within b's cap, -EPIPE once the connection is closing
+ * or lingering, -ENOMEM.
  */
 int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len);
-/* The most bytes one more segment can queue without passing the bound. */
+/* The most bytes one more send can queue without passing the bound. */
 static inline size_t nt_conn_room(const struct nt_conn *c)
 {
 	size_t limit = c->w->cfg->limits.max_output;
-	size_t used = c->out.bytes + NT_OUTQ_SEG_COST;
 
-	return used < limit ? limit - used : 0;
+	return c->out.bytes < limit ? limit - c->out.bytes : 0;
 }
 /*
  * Write data straight to the socket when nothing is queued ahead of it, so

@@ -71,17 +71,17 @@ static struct nt_buf *filled(size_t n)
 }
 
 /* one-byte segments that do not touch: each costs 1 + SEG, and the one
- * that would pass max_output is refused; echo has no overflow hook, so
- * the connection is closed for it */
+ * whose byte would take the queue past max_output is refused; echo has no
+ * overflow hook, so the connection is closed for it */
 START_TEST(test_segments_bound)
 {
 	struct nt_buf *b = filled(MAX);
-	size_t fit = MAX / (1 + SEG), i;
+	size_t fit = (MAX - 1) / (1 + SEG) + 1, i;
 	int rc = 0;
 
 	for (i = 0; i < MAX / 2 && (rc = nt_conn_send(c, b, 2 * i, 1)) == 0;
 	     i++)
-		ck_assert_uint_le(nt_conn_queued(c), MAX);
+		ck_assert_uint_le(nt_conn_queued(c), MAX + SEG);
 	ck_assert_int_eq(rc, -ENOBUFS);
 	ck_assert_uint_eq(i, fit);
 	ck_assert_uint_eq(nt_conn_queued(c), fit * (1 + SEG));
@@ -126,16 +126,36 @@ START_TEST(test_span)
 }
 END_TEST
 
-/* room is what one more segment may carry */
+/* room is what one more send may queue, and it is all accepted */
 START_TEST(test_room)
 {
 	struct nt_buf *b = filled(2 * MAX);
 
-	ck_assert_uint_eq(nt_conn_room(c), MAX - SEG);
+	ck_assert_uint_eq(nt_conn_room(c), MAX);
 	ck_assert_int_eq(nt_conn_send(c, b, 0, 100), 0);
-	ck_assert_uint_eq(nt_conn_room(c), MAX - 2 * SEG - 100);
+	ck_assert_uint_eq(nt_conn_room(c), MAX - SEG - 100);
 	ck_assert_int_eq(nt_conn_send(c, b, 200, nt_conn_room(c)), 0);
 	ck_assert_uint_eq(nt_conn_room(c), 0);
+	ck_assert_uint_eq(nt_conn_queued(c), MAX + SEG);
+	ck_assert(!c->closing);
+	nt_buf_unref(b);
+}
+END_TEST
+
+/* a line of max_output bytes fits an empty queue (the config sizes
+ * max_output by the longest line a room can hear), one byte more not */
+START_TEST(test_line_fits)
+{
+	struct nt_buf *b = filled(MAX + 1);
+
+	ck_assert_int_eq(nt_conn_send(c, b, 0, MAX + 1), -ENOBUFS);
+	ck_assert_uint_eq(nt_conn_queued(c), 0);
+	nt_buf_unref(b);
+	teardown();
+	setup();
+	b = filled(MAX);
+	ck_assert_int_eq(nt_conn_send(c, b, 0, MAX), 0);
+	ck_assert_uint_eq(nt_conn_queued(c), MAX + SEG);
 	ck_assert(!c->closing);
 	nt_buf_unref(b);
 }
@@ -165,8 +185,8 @@ START_TEST(test_copies_share)
 	while ((rc = nt_conn_send_copy(c, "\xff\xfc\x06", 3)) == 0)
 		ck_assert_uint_lt(++n, MAX);
 	ck_assert_int_eq(rc, -ENOBUFS);
-	ck_assert_uint_le(nt_conn_queued(c), MAX);
-	ck_assert_uint_gt(nt_conn_queued(c) + 3, MAX - SEG);
+	ck_assert_uint_le(nt_conn_queued(c), MAX + SEG);
+	ck_assert_uint_gt(nt_conn_queued(c) + 3, MAX);
 }
 END_TEST
 
@@ -205,6 +225,7 @@ static Suite *conn_suite(void)
 	tcase_add_test(tc, test_tail_bound);
 	tcase_add_test(tc, test_span);
 	tcase_add_test(tc, test_room);
+	tcase_add_test(tc, test_line_fits);
 	tcase_add_test(tc, test_copies_share);
 	tcase_add_test(tc, test_overflow_hook);
 	suite_add_tcase(s, tc);
