@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,10 @@
 #include "text.h"
 #include "util.h"
 
-#define SESSION_MAGIC "natter-session 1\n"
-#define STATUS_MAX    256
+#define SESSION_MAGIC  "natter-session 1\n"
+#define STATUS_MAX     256
+#define FLUSH_GROUPS   2  /* groups one worker sends per NT_SD_FLUSH_MS */
+#define HANDOVER_TRIES 40 /* 5 ms apart: a handover waits 200 ms at most */
 
 /* set by nt_sd_init() before any thread exists, then only read */
 static bool sd_notify_on;
@@ -45,10 +48,41 @@ static atomic_uint_fast64_t sd_client_seq;
 static atomic_bool sd_full_logged;
 static atomic_bool sd_busy_logged;
 
-struct nt_sd_client {
-	int memfd;
+/*
+ * One FDSTORE=1 message's worth of clients, under one name. After a
+ * restart its clients are spread over the workers, hence the atomics.
+ */
+struct sd_group {
+	int memfd;           /* a record per slot; a cleared one is all zeros */
+	atomic_uint clients; /* not forgotten: the last one removes the group */
+	atomic_uint refs;    /* handles: the last one frees it */
 	char name[NT_SD_FDNAME_MAX + 1];
 };
+
+enum sd_client_state {
+	SD_WAITING,  /* in its thread's waiting list, not sent yet */
+	SD_KEPT,     /* in the store, in g at slot */
+	SD_NOT_KEPT, /* the store was full or failed: never will be */
+};
+
+struct nt_sd_client {
+	enum sd_client_state state;
+	int fd;                 /* waiting: the socket to send */
+	struct nt_sd_session s; /* its record as it is (or will be) written */
+	struct sd_group *g;     /* kept */
+	unsigned slot;          /* kept: its record's place in g->memfd */
+	struct nt_sd_client *prev, *next; /* waiting */
+};
+
+/*
+ * The clients this thread took in that wait for their group. Only the
+ * thread that owns their sockets sends them, so the list needs no lock and
+ * no socket is ever sent after its owner closed it.
+ */
+static _Thread_local struct {
+	struct nt_sd_client *head, *tail;
+	uint64_t due; /* NT_SD_FLUSH_MS after the first of them came */
+} sd_waiting;
 
 void nt_sd_init(void)
 {
@@ -238,23 +272,39 @@ bool nt_sd_store_enabled(void)
 	return sd_store_max > 0;
 }
 
+static void store_full_warn(void)
+{
+	if (!atomic_exchange(&sd_full_logged, true))
+		nt_log_warnx(
+		    "the systemd fd store is full "
+		    "(FileDescriptorStoreMax=%u): further clients will "
+		    "not survive a restart",
+		    sd_store_max);
+}
+
+/* reserve up to n places in the store; how many it got */
+static unsigned store_reserve_upto(unsigned n)
+{
+	unsigned cur = atomic_load(&sd_stored), got;
+
+	do {
+		got = cur < sd_store_max ? NT_MIN(n, sd_store_max - cur) : 0;
+		if (got == 0)
+			break;
+	} while (!atomic_compare_exchange_weak(&sd_stored, &cur, cur + got));
+	if (got < n)
+		store_full_warn();
+	return got;
+}
+
 /* reserve n places in the store; false when it would overflow */
 static bool store_reserve(unsigned n)
 {
-	unsigned cur = atomic_load(&sd_stored);
+	unsigned got = store_reserve_upto(n);
 
-	do {
-		if (cur + n > sd_store_max) {
-			if (!atomic_exchange(&sd_full_logged, true))
-				nt_log_warnx("the systemd fd store is full "
-				             "(FileDescriptorStoreMax=%u): "
-				             "further clients will not survive "
-				             "a restart",
-				             sd_store_max);
-			return false;
-		}
-	} while (!atomic_compare_exchange_weak(&sd_stored, &cur, cur + n));
-	return true;
+	if (got < n)
+		atomic_fetch_sub(&sd_stored, got);
+	return got == n;
 }
 
 static void store_release(unsigned n)
@@ -276,7 +326,7 @@ static int notify_nowait(const char *msg, const int *fds, unsigned n)
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 2)];
+		char buf[CMSG_SPACE(sizeof(int) * (NT_SD_GROUP_MAX + 1))];
 	} cm;
 	struct iovec iov = {.iov_base = (void *)msg, .iov_len = strlen(msg)};
 	struct msghdr mh = {.msg_name = &sd_addr,
@@ -284,7 +334,7 @@ static int notify_nowait(const char *msg, const int *fds, unsigned n)
 	                    .msg_iov = &iov,
 	                    .msg_iovlen = 1};
 
-	if (!sd_addrlen || n > 2)
+	if (!sd_addrlen || n > NT_SD_GROUP_MAX + 1)
 		return -EINVAL;
 	if (n) {
 		memset(&cm, 0, sizeof(cm));
@@ -366,8 +416,8 @@ void nt_sd_session_encode(const struct nt_sd_session *s,
 	memset(buf, 0, NT_SD_SESSION_SIZE);
 	/* every field is bounded far below the record size */
 	snprintf(buf, NT_SD_SESSION_SIZE,
-	         SESSION_MAGIC "listener=%s\nnick=%s\nroom=%s\n", s->listener,
-	         s->nick, s->room);
+	         SESSION_MAGIC "listener=%s\nnick=%s\nroom=%s\nsocket=%llu\n",
+	         s->listener, s->nick, s->room, (unsigned long long)s->socket);
 }
 
 static bool session_name_ok(const char *v, size_t len)
@@ -380,6 +430,23 @@ static bool session_name_ok(const char *v, size_t len)
 		        "0123456789_.-",
 		        v[i]))
 			return false;
+	return true;
+}
+
+/* a decimal uint64_t of len digits */
+static bool session_number(const char *v, size_t len, uint64_t *out)
+{
+	uint64_t n = 0;
+
+	if (len == 0 || len > 20)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9' ||
+		    n > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
+			return false;
+		n = n * 10 + (uint64_t)(v[i] - '0');
+	}
+	*out = n;
 	return true;
 }
 
@@ -407,6 +474,8 @@ static bool session_field(struct nt_sd_session *s, const char *line, size_t len)
 		if (vlen && nt_text_room_normalize(v, vlen, room) < 0)
 			return false;
 		snprintf(s->room, sizeof(s->room), "%s", vlen ? room : "");
+	} else if (klen == 6 && !memcmp(line, "socket", 6)) {
+		return session_number(v, vlen, &s->socket);
 	}
 	/* other keys: written by a later version; not needed here */
 	return true;
@@ -435,76 +504,248 @@ int nt_sd_session_decode(const char *buf, size_t len, struct nt_sd_session *out)
 	return 0;
 }
 
-static int session_write(int memfd, const struct nt_sd_session *s)
+/* ---- clients in the store ---------------------------------------------- */
+
+/* write (s) or clear (NULL) the record at slot of g */
+static int slot_write(struct sd_group *g, unsigned slot,
+                      const struct nt_sd_session *s)
 {
 	char buf[NT_SD_SESSION_SIZE];
 
-	nt_sd_session_encode(s, buf);
-	ssize_t w = pwrite(memfd, buf, sizeof(buf), 0);
+	if (s)
+		nt_sd_session_encode(s, buf);
+	else
+		memset(buf, 0, sizeof(buf));
+	ssize_t w = pwrite(g->memfd, buf, sizeof(buf),
+	                   (off_t)slot * NT_SD_SESSION_SIZE);
 	if (w == (ssize_t)sizeof(buf))
 		return 0;
 	return w < 0 ? -errno : -EIO;
 }
 
+static void waiting_unlink(struct nt_sd_client *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		sd_waiting.head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		sd_waiting.tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static struct sd_group *group_new(void)
+{
+	struct sd_group *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->memfd = memfd_create("natter-sessions", MFD_CLOEXEC);
+	if (g->memfd < 0) {
+		free(g);
+		return NULL;
+	}
+	snprintf(g->name, sizeof(g->name), "client@%llx-%llu",
+	         (unsigned long long)sd_generation,
+	         (unsigned long long)atomic_fetch_add(&sd_client_seq, 1));
+	return g;
+}
+
+/*
+ * Let go of one handle on g; forgotten: its client is gone for good. The
+ * group leaves the store with its last client, not with a handover.
+ */
+static void group_put(struct sd_group *g, bool forgotten)
+{
+	if (forgotten && atomic_fetch_sub(&g->clients, 1) == 1) {
+		store_remove(g->name);
+		store_release(1); /* the memfd */
+	}
+	if (atomic_fetch_sub(&g->refs, 1) == 1) {
+		close(g->memfd);
+		free(g);
+	}
+}
+
+/* the first n waiting clients are in g now */
+static void group_fill(struct sd_group *g, struct nt_sd_client **batch,
+                       unsigned n)
+{
+	atomic_init(&g->clients, n);
+	atomic_init(&g->refs, n);
+	for (unsigned i = 0; i < n; i++) {
+		waiting_unlink(batch[i]);
+		batch[i]->state = SD_KEPT;
+		batch[i]->g = g;
+		batch[i]->slot = i;
+	}
+}
+
+/* their records, one after the other, as slots 0..n-1 of g */
+static int group_write(struct sd_group *g, struct nt_sd_client **batch,
+                       unsigned n)
+{
+	char *table = malloc((size_t)n * NT_SD_SESSION_SIZE);
+	struct stat st;
+
+	if (!table)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		batch[i]->s.socket =
+		    fstat(batch[i]->fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+		nt_sd_session_encode(&batch[i]->s,
+		                     table + (size_t)i * NT_SD_SESSION_SIZE);
+	}
+	size_t len = (size_t)n * NT_SD_SESSION_SIZE;
+	ssize_t w = pwrite(g->memfd, table, len, 0);
+	free(table);
+	if (w == (ssize_t)len)
+		return 0;
+	return w < 0 ? -errno : -EIO;
+}
+
+/*
+ * The first waiting clients as one group: their records written, then one
+ * message with the memfd and their sockets. -EAGAIN: systemd is busy and
+ * they wait on; any other error: they are not kept, and said so once.
+ */
+static int group_send(void)
+{
+	struct nt_sd_client *batch[NT_SD_GROUP_MAX];
+	int fds[NT_SD_GROUP_MAX + 1];
+	struct sd_group *g = NULL;
+	unsigned n = 0;
+	int rc = -ENOSPC;
+
+	for (struct nt_sd_client *c = sd_waiting.head; c && n < NT_SD_GROUP_MAX;
+	     c = c->next)
+		batch[n++] = c;
+	unsigned got = store_reserve_upto(n + 1);
+	if (got < 2)
+		goto fail;
+	n = got - 1; /* those that fit; the others try again next time */
+	rc = -ENOMEM;
+	if (!(g = group_new()) || (rc = group_write(g, batch, n)) < 0)
+		goto fail;
+	fds[0] = g->memfd;
+	for (unsigned i = 0; i < n; i++)
+		fds[i + 1] = batch[i]->fd;
+	if ((rc = store_send(g->name, fds, n + 1)) < 0)
+		goto fail;
+	group_fill(g, batch, n);
+	return 0;
+fail:
+	store_release(got);
+	if (g) {
+		close(g->memfd);
+		free(g);
+	}
+	if (rc == -EAGAIN)
+		return rc;
+	if (rc != -ENOSPC)
+		nt_log(NT_LOG_WARNING, -rc,
+		       "cannot keep %u client%s in the systemd fd store", n,
+		       n == 1 ? "" : "s");
+	for (unsigned i = 0; i < n; i++) {
+		waiting_unlink(batch[i]);
+		batch[i]->state = SD_NOT_KEPT;
+	}
+	return rc;
+}
+
+void nt_sd_clients_flush(uint64_t now, bool all)
+{
+	unsigned tries = 0;
+
+	if (!sd_waiting.head || (!all && now < sd_waiting.due))
+		return;
+	for (unsigned n = 0; sd_waiting.head && (all || n < FLUSH_GROUPS);
+	     n++) {
+		if (group_send() != -EAGAIN)
+			continue;
+		if (!all)
+			break;
+		/* a handover: what is not sent now is never sent */
+		if (++tries == HANDOVER_TRIES)
+			break;
+		nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+	}
+	while (all && sd_waiting.head) {
+		sd_waiting.head->state = SD_NOT_KEPT;
+		waiting_unlink(sd_waiting.head);
+	}
+	sd_waiting.due = now + NT_SD_FLUSH_MS;
+}
+
+uint64_t nt_sd_clients_due(void)
+{
+	return sd_waiting.head ? sd_waiting.due : UINT64_MAX;
+}
+
 struct nt_sd_client *nt_sd_client_store(int fd, const struct nt_sd_session *s)
 {
 	struct nt_sd_client *c;
-	int rc;
 
-	if (!nt_sd_store_enabled() || !store_reserve(2))
+	if (!nt_sd_store_enabled() || !(c = calloc(1, sizeof(*c))))
 		return NULL;
-	if (!(c = calloc(1, sizeof(*c))))
-		goto fail;
-	snprintf(c->name, sizeof(c->name), "client@%llx-%llu",
-	         (unsigned long long)sd_generation,
-	         (unsigned long long)atomic_fetch_add(&sd_client_seq, 1));
-	c->memfd = memfd_create("natter-session", MFD_CLOEXEC);
-	if (c->memfd < 0) {
-		rc = -errno;
-		goto fail_log;
-	}
-	if ((rc = session_write(c->memfd, s)) < 0)
-		goto fail_log;
-	int fds[2] = {fd, c->memfd};
-	if ((rc = store_send(c->name, fds, 2)) == -EAGAIN)
-		goto fail;
-	if (rc < 0)
-		goto fail_log;
+	c->state = SD_WAITING;
+	c->fd = fd;
+	c->s = *s;
+	if (!sd_waiting.head)
+		sd_waiting.due = nt_now_ms() + NT_SD_FLUSH_MS;
+	c->prev = sd_waiting.tail;
+	if (sd_waiting.tail)
+		sd_waiting.tail->next = c;
+	else
+		sd_waiting.head = c;
+	sd_waiting.tail = c;
 	return c;
-fail_log:
-	nt_log(NT_LOG_WARNING, -rc,
-	       "cannot keep a client in the systemd fd store");
-fail:
-	if (c && c->memfd >= 0)
-		close(c->memfd);
-	free(c);
-	store_release(2);
-	return NULL;
 }
 
 void nt_sd_client_update(struct nt_sd_client *c, const struct nt_sd_session *s)
 {
 	int rc;
 
-	if (c && (rc = session_write(c->memfd, s)) < 0)
-		nt_log(NT_LOG_WARNING, -rc, "cannot update %s", c->name);
+	if (!c)
+		return;
+	uint64_t socket = c->s.socket;
+	c->s = *s;
+	c->s.socket = socket;
+	if (c->state == SD_KEPT && (rc = slot_write(c->g, c->slot, &c->s)) < 0)
+		nt_log(NT_LOG_WARNING, -rc, "cannot update %s", c->g->name);
 }
 
 void nt_sd_client_forget(struct nt_sd_client *c)
 {
 	if (!c)
 		return;
-	store_remove(c->name);
-	store_release(2);
-	nt_sd_client_release(c);
+	if (c->state == SD_WAITING)
+		waiting_unlink(c);
+	if (c->state == SD_KEPT) {
+		/* first: from here on no natterd takes it back */
+		slot_write(c->g, c->slot, NULL);
+		store_release(1); /* its socket: systemd drops it, shut down */
+		group_put(c->g, true);
+	}
+	free(c);
 }
 
 void nt_sd_client_release(struct nt_sd_client *c)
 {
 	if (!c)
 		return;
-	close(c->memfd);
+	if (c->state == SD_WAITING)
+		waiting_unlink(c);
+	if (c->state == SD_KEPT)
+		group_put(c->g, false);
 	free(c);
+}
+
+bool nt_sd_client_kept(const struct nt_sd_client *c)
+{
+	return c && c->state == SD_KEPT;
 }
 
 /* ---- stored clients coming back ----------------------------------------- */
@@ -516,31 +757,186 @@ static bool fd_is_socket(int fd)
 	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-static int session_read(int memfd, struct nt_sd_session *s)
+/* shut down (systemd drops its copy on the hang-up) and close */
+static void fd_drop(struct nt_sd_fd *p)
 {
-	char buf[NT_SD_SESSION_SIZE + 1];
-
-	ssize_t r = pread(memfd, buf, NT_SD_SESSION_SIZE, 0);
-	if (r < 0)
-		return -errno;
-	buf[r] = '\0';
-	return nt_sd_session_decode(buf, (size_t)r, s);
+	if (fd_is_socket(p->fd))
+		shutdown(p->fd, SHUT_RDWR);
+	close(p->fd);
+	p->fd = -1;
 }
 
-/* close and forget every fd of one client@KEY, and say why */
-static void client_drop(struct nt_sd_fds *f, const char *key, const char *why)
+/* a socket closed before the restart (by us, or reset) */
+static bool fd_hung_up(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, 0) == 1 &&
+	       (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
+static bool is_member(const struct nt_sd_fd *p, const char *key)
+{
+	return p->fd >= 0 && p->kind == NT_SD_FD_CLIENT && !strcmp(p->key, key);
+}
+
+/* drop every fd of the group client@KEY and the group; why: NULL, quietly */
+static void group_drop(struct nt_sd_fds *f, const char *key, const char *why)
 {
 	char name[NT_SD_FDNAME_MAX + 1];
 
 	snprintf(name, sizeof(name), "client@%s", key);
-	nt_log_warnx("stored client %s dropped: %s", name, why);
+	if (why)
+		nt_log_warnx("stored clients %s dropped: %s", name, why);
 	for (size_t i = 0; i < f->n; i++)
-		if (f->v[i].fd >= 0 && f->v[i].kind == NT_SD_FD_CLIENT &&
-		    !strcmp(f->v[i].key, key)) {
-			close(f->v[i].fd);
-			f->v[i].fd = -1;
-		}
+		if (is_member(&f->v[i], key))
+			fd_drop(&f->v[i]);
 	store_remove(name);
+}
+
+/* the valid records of memfd into rec (cleared ones have no listener) */
+static int group_read(int memfd, struct nt_sd_session *rec, size_t *n)
+{
+	size_t size = (size_t)NT_SD_GROUP_MAX * NT_SD_SESSION_SIZE;
+	char *buf = malloc(size);
+
+	if (!buf)
+		return -ENOMEM;
+	ssize_t r = pread(memfd, buf, size, 0);
+	if (r < 0) {
+		free(buf);
+		return -errno;
+	}
+	*n = (size_t)r / NT_SD_SESSION_SIZE;
+	for (size_t i = 0; i < *n; i++)
+		if (nt_sd_session_decode(buf + i * NT_SD_SESSION_SIZE,
+		                         NT_SD_SESSION_SIZE, &rec[i]) < 0)
+			memset(&rec[i], 0, sizeof(rec[i]));
+	free(buf);
+	return 0;
+}
+
+/*
+ * The record of socket fd, among n; -1 for none. A record without a
+ * socket (from a natterd that stored a client alone) is its group's only
+ * socket's.
+ */
+static long record_find(const struct nt_sd_session *rec, size_t n, int fd,
+                        size_t sockets)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (rec[i].listener[0] &&
+		    (rec[i].socket == (uint64_t)st.st_ino ||
+		     (rec[i].socket == 0 && sockets == 1)))
+			return (long)i;
+	return -1;
+}
+
+/* the memfd of the group client@KEY, or NULL; how many sockets it has */
+static struct nt_sd_fd *group_memfd(struct nt_sd_fds *f, const char *key,
+                                    size_t *sockets, size_t *memfds)
+{
+	struct nt_sd_fd *mem = NULL;
+
+	*sockets = *memfds = 0;
+	for (size_t i = 0; i < f->n; i++) {
+		if (!is_member(&f->v[i], key))
+			continue;
+		if (fd_is_socket(f->v[i].fd)) {
+			(*sockets)++;
+		} else {
+			mem = &f->v[i];
+			(*memfds)++;
+		}
+	}
+	return *memfds == 1 ? mem : NULL;
+}
+
+/* hand the live sockets of g to adopt(); how many */
+static size_t
+group_adopt(struct nt_sd_fds *f, struct sd_group *g, const char *key,
+            const struct nt_sd_session *rec, size_t nrec, size_t sockets,
+            void (*adopt)(void *arg, int fd, struct nt_sd_client *c,
+                          const struct nt_sd_session *s),
+            void *arg)
+{
+	size_t adopted = 0;
+
+	for (size_t i = 0; i < f->n; i++) {
+		struct nt_sd_fd *p = &f->v[i];
+		if (!is_member(p, key))
+			continue;
+		long slot = record_find(rec, nrec, p->fd, sockets);
+		struct nt_sd_client *c = NULL;
+		if (slot < 0 || fd_hung_up(p->fd) ||
+		    !(c = calloc(1, sizeof(*c)))) {
+			/* closed before the restart: it stays closed */
+			if (slot >= 0)
+				slot_write(g, (unsigned)slot, NULL);
+			fd_drop(p);
+			continue;
+		}
+		c->state = SD_KEPT;
+		c->g = g;
+		c->slot = (unsigned)slot;
+		c->s = rec[slot];
+		atomic_fetch_add(&g->clients, 1);
+		atomic_fetch_add(&g->refs, 1);
+		nt_sd_store_count_adopted(1);
+		int fd = p->fd;
+		p->fd = -1;
+		adopt(arg, fd, c, &c->s);
+		adopted++;
+	}
+	return adopted;
+}
+
+/* the group client@KEY: its clients to adopt(), or all of it dropped */
+static size_t group_take(struct nt_sd_fds *f, const char *key,
+                         void (*adopt)(void *arg, int fd,
+                                       struct nt_sd_client *c,
+                                       const struct nt_sd_session *s),
+                         void *arg)
+{
+	size_t sockets, memfds, nrec = 0, adopted;
+	struct nt_sd_fd *mem = group_memfd(f, key, &sockets, &memfds);
+	struct nt_sd_session *rec = NULL;
+	struct sd_group *g = NULL;
+
+	if (!mem) {
+		group_drop(f, key,
+		           memfds ? "more than one session memfd"
+		                  : "no session memfd");
+		return 0;
+	}
+	if (!sockets) {
+		group_drop(f, key, NULL); /* every client had left */
+		return 0;
+	}
+	if (!(rec = calloc(NT_SD_GROUP_MAX, sizeof(*rec))) ||
+	    !(g = calloc(1, sizeof(*g))) ||
+	    group_read(mem->fd, rec, &nrec) < 0) {
+		free(rec);
+		free(g);
+		group_drop(f, key, "unreadable sessions");
+		return 0;
+	}
+	g->memfd = mem->fd;
+	mem->fd = -1;
+	snprintf(g->name, sizeof(g->name), "%s", mem->name);
+	/* our own handle while the clients go out: they may be forgotten
+	 * before the last is handed over */
+	atomic_init(&g->clients, 1);
+	atomic_init(&g->refs, 1);
+	nt_sd_store_count_adopted(1);
+	adopted = group_adopt(f, g, key, rec, nrec, sockets, adopt, arg);
+	free(rec);
+	group_put(g, true); /* out of the store if none was adopted */
+	return adopted;
 }
 
 size_t nt_sd_clients_take(struct nt_sd_fds *f,
@@ -549,41 +945,15 @@ size_t nt_sd_clients_take(struct nt_sd_fds *f,
                                         const struct nt_sd_session *s),
                           void *arg)
 {
+	char key[NT_SD_FDNAME_MAX + 1];
 	size_t adopted = 0;
 
 	for (size_t i = 0; f && i < f->n; i++) {
-		struct nt_sd_fd *a = &f->v[i], *b = NULL;
-		struct nt_sd_session s;
-		if (a->fd < 0 || a->kind != NT_SD_FD_CLIENT)
+		if (f->v[i].fd < 0 || f->v[i].kind != NT_SD_FD_CLIENT)
 			continue;
-		for (size_t j = i + 1; j < f->n && !b; j++)
-			if (f->v[j].fd >= 0 &&
-			    f->v[j].kind == NT_SD_FD_CLIENT &&
-			    !strcmp(f->v[j].key, a->key))
-				b = &f->v[j];
-		if (!b || fd_is_socket(a->fd) == fd_is_socket(b->fd)) {
-			client_drop(f, a->key, "no socket and session pair");
-			continue;
-		}
-		struct nt_sd_fd *sock = fd_is_socket(a->fd) ? a : b;
-		struct nt_sd_fd *mem = sock == a ? b : a;
-		if (session_read(mem->fd, &s) < 0) {
-			client_drop(f, a->key, "unreadable session");
-			continue;
-		}
-		struct nt_sd_client *c = calloc(1, sizeof(*c));
-		if (!c) {
-			client_drop(f, a->key, "out of memory");
-			continue;
-		}
-		c->memfd = mem->fd;
-		snprintf(c->name, sizeof(c->name), "%s", a->name);
-		mem->fd = -1;
-		int fd = sock->fd;
-		sock->fd = -1;
-		nt_sd_store_count_adopted(2);
-		adopt(arg, fd, c, &s);
-		adopted++;
+		/* a copy: every fd of the group, this one too, is taken */
+		snprintf(key, sizeof(key), "%s", f->v[i].key);
+		adopted += group_take(f, key, adopt, arg);
 	}
 	return adopted;
 }

@@ -92,6 +92,7 @@ struct nt_sd_session {
 	char listener[NT_NAME_MAX + 1];
 	char nick[NT_NICK_LIMIT + 1]; /* chat only; "" otherwise */
 	char room[NT_ROOM_MAX + 1];   /* chat only */
+	uint64_t socket; /* the socket's inode: which stored socket it is */
 };
 
 #define NT_SD_SESSION_SIZE 256 /* fixed, so that one pwrite replaces it */
@@ -105,26 +106,59 @@ int nt_sd_session_decode(const char *buf, size_t len,
                          struct nt_sd_session *out);
 
 /*
- * One client connection in the store: its socket and a memfd with its
- * session, both under FDNAME=client@ID. Owned by the connection's worker.
+ * Clients go into the store in groups, so that connection churn is not
+ * load on PID 1: a worker's new clients wait up to NT_SD_FLUSH_MS, then go
+ * in one FDSTORE=1 message per group (up to NT_SD_GROUP_MAX sockets and a
+ * memfd with one session record per socket, all named client@ID). A client
+ * that closes before its group is sent never reaches systemd; one that
+ * closes later has its record cleared at once (no message) and its socket
+ * shut down, which makes systemd drop it; the group leaves the store with
+ * one FDSTOREREMOVE=1 when its last client is gone.
+ */
+#define NT_SD_FLUSH_MS 100
+#define NT_SD_GROUP_MAX                                                        \
+	252 /* the kernel's SCM_MAX_FD (253), less the memfd                   \
+	     */
+
+/*
+ * One client connection in the store, or on its way there, owned by the
+ * connection's worker. A client waits in the list of the thread that
+ * called nt_sd_client_store(): only that thread may update, forget or
+ * release it until nt_sd_client_kept().
  */
 struct nt_sd_client;
 
-/* Store fd and s; NULL when the store is off, full or failing. */
+/* Queue fd and s for the store; NULL when the store is off. */
 struct nt_sd_client *nt_sd_client_store(int fd, const struct nt_sd_session *s);
-/* The session changed: rewrite the memfd in place (one pwrite). */
+/* The session changed: rewrite its record in place (one pwrite), or the
+ * queued copy while it waits. */
 void nt_sd_client_update(struct nt_sd_client *c, const struct nt_sd_session *s);
-/* The client is gone: FDSTOREREMOVE=1, free. NULL is fine. */
+/* The client is gone (its socket shut down first): its record cleared,
+ * its group removed if it was the last; free. NULL is fine. */
 void nt_sd_client_forget(struct nt_sd_client *c);
 /* Handover at shutdown: the store keeps it; only our handle goes. */
 void nt_sd_client_release(struct nt_sd_client *c);
+/* whether c is in the store (false while it waits, or if it could not be
+ * stored: the store was full or failed); NULL is fine */
+bool nt_sd_client_kept(const struct nt_sd_client *c);
 
 /*
- * The stored clients in f, paired up (socket + session): for each, adopt()
- * is called with the socket (now the callee's), a handle that owns the
- * memfd, and the decoded session. A client whose pair is incomplete or
- * whose session does not decode is closed and forgotten, with a warning.
- * Returns how many were handed to adopt().
+ * Send this thread's waiting clients once they are due (all: every one,
+ * now, as before a handover). now is nt_now_ms(). Bounded: at most a few
+ * messages per NT_SD_FLUSH_MS whatever the churn, unless all.
+ */
+void nt_sd_clients_flush(uint64_t now, bool all);
+/* when this thread's waiting clients are due (nt_now_ms() clock), or
+ * UINT64_MAX when none wait */
+uint64_t nt_sd_clients_due(void);
+
+/*
+ * The stored clients in f, each found by its socket's record in its
+ * group's memfd: for each, adopt() is called with the socket (now the
+ * callee's), a handle for its record, and the decoded session. A group
+ * without exactly one readable memfd is dropped with a warning; a socket
+ * without a record (its client closed) or already hung up is shut down and
+ * closed. Returns how many were handed to adopt().
  */
 size_t nt_sd_clients_take(struct nt_sd_fds *f,
                           void (*adopt)(void *arg, int fd,

@@ -262,6 +262,8 @@ static int worker_timeout(struct nt_worker *w)
 	uint64_t d = w->heap_len ? w->heap[0]->deadline : UINT64_MAX;
 	if (w->lsn_resume && w->lsn_resume < d)
 		d = w->lsn_resume;
+	if (nt_sd_clients_due() < d)
+		d = nt_sd_clients_due();
 	if (d == UINT64_MAX)
 		return TICK_MS;
 	if (d <= w->now)
@@ -505,8 +507,11 @@ static void worker_handover(struct nt_worker *w)
 {
 	worker_lsn_drop(w);
 	w->draining = true;
+	/* clients still waiting for the fd store go into it now, or are
+	 * not kept and shut down like any other */
+	nt_sd_clients_flush(w->now, true);
 	for (struct nt_conn *c = w->conns; c; c = c->next)
-		if (c->store)
+		if (nt_sd_client_kept(c->store))
 			nt_conn_handover(c);
 		else
 			nt_conn_shutdown(c);
@@ -595,6 +600,8 @@ static void worker_turn(struct nt_worker *w, struct epoll_event *ev, int n)
 	worker_run_timers(w);
 	worker_flush_all(w);
 	worker_free_closed(w);
+	/* after the frees: a client gone by now never reaches the store */
+	nt_sd_clients_flush(w->now, false);
 }
 
 static void *worker_main(void *arg)

@@ -70,7 +70,8 @@ START_TEST(test_session_roundtrip)
 {
 	struct nt_sd_session in = {.listener = "chat-v6.x",
 	                           .nick = "Alice_99",
-	                           .room = "den"},
+	                           .room = "den",
+	                           .socket = UINT64_MAX},
 	                     out;
 	char buf[NT_SD_SESSION_SIZE];
 
@@ -79,6 +80,7 @@ START_TEST(test_session_roundtrip)
 	ck_assert_str_eq(out.listener, "chat-v6.x");
 	ck_assert_str_eq(out.nick, "Alice_99");
 	ck_assert_str_eq(out.room, "den");
+	ck_assert_uint_eq(out.socket, UINT64_MAX);
 	/* the padding after the text is zeros: a shorter record written over
 	 * a longer one leaves nothing of it behind */
 	for (size_t i = strlen(buf); i < sizeof(buf); i++)
@@ -90,6 +92,12 @@ START_TEST(test_session_roundtrip)
 	ck_assert_int_eq(nt_sd_session_decode(buf, sizeof(buf), &out), 0);
 	ck_assert_str_eq(out.nick, "");
 	ck_assert_str_eq(out.room, "");
+	ck_assert_uint_eq(out.socket, 0);
+
+	/* a record of a natterd that stored each client alone: no socket */
+	static const char alone[] = "natter-session 1\nlistener=echo\n";
+	ck_assert_int_eq(nt_sd_session_decode(alone, sizeof(alone), &out), 0);
+	ck_assert_uint_eq(out.socket, 0);
 }
 END_TEST
 
@@ -106,6 +114,10 @@ START_TEST(test_session_rejects)
 	    "natter-session 1\nlistener=chat\nnick=bob",      /* cut */
 	    "natter-session 1\nlistener=chat\nnick\n",        /* no '=' */
 	    "natter-session 1\nlistener=chat\nnick=\x1b[2Jx\n", /* escape */
+	    "natter-session 1\nlistener=chat\nsocket=\n",
+	    "natter-session 1\nlistener=chat\nsocket=12x\n",
+	    "natter-session 1\nlistener=chat\nsocket=-1\n",
+	    "natter-session 1\nlistener=chat\nsocket=18446744073709551616\n",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
