@@ -176,7 +176,8 @@ static unsigned fd_budget(const struct nt_config *cfg, size_t n_workers)
 	struct rlimit rl;
 	rlim_t reserve = FD_RESERVE_BASE + cfg->n_listeners * (n_workers + 1) +
 	                 2 * n_workers;
-	/* a client in the fd store also has its session memfd open */
+	/* a client in the fd store shares its group's memfd of sessions; a
+	 * client that came alone in its 100 ms window has one to itself */
 	rlim_t per_conn = nt_sd_store_enabled() ? 2 : 1;
 	rlim_t need = cfg->max_connections * per_conn + reserve;
 
