@@ -36,6 +36,26 @@ _Static_assert(sizeof(SAY_FMT) - sizeof("%s%.*s") + 2 == NT_TEXT_SAY_EXTRA &&
                    sizeof(ME_FMT) - sizeof("%s%.*s") + 2 == NT_TEXT_SAY_EXTRA,
                "NT_TEXT_SAY_EXTRA does not match the room line formats");
 
+/*
+ * The greeting, sent as one buffer: its cost against max_output is its
+ * bytes, which the config bounds with NT_TEXT_GREETING_MAX() from the
+ * fixed bytes of these formats (the count is at most 10 digits and
+ * "users"). The notice of a new MOTD is shorter, so it fits too.
+ */
+#define WELCOME_FMT "*** Welcome to natter, %s!\r\n"
+#define HINT_FMT                                                               \
+	"*** your nick is %s (change it with /nick NAME; /help lists the "     \
+	"commands)\r\n"
+#define HERE_FMT       "*** you are now in #%s (%u %s)\r\n"
+#define NEW_MOTD_LINE  "*** the message of the day is now:\r\n"
+#define FIXED(fmt, cs) (sizeof(fmt) - sizeof(cs)) /* cs: its conversions */
+_Static_assert(FIXED(WELCOME_FMT, "%s") + FIXED(HINT_FMT, "%s") +
+                       FIXED(HERE_FMT, "%s%u%s") + 10 + sizeof("users") - 1 ==
+                   NT_TEXT_GREETING_EXTRA,
+               "NT_TEXT_GREETING_EXTRA does not match the greeting formats");
+_Static_assert(sizeof(NEW_MOTD_LINE) - 1 <= NT_TEXT_GREETING_EXTRA,
+               "the new MOTD notice is longer than the greeting");
+
 struct local_room;
 
 struct chat_session {
@@ -424,16 +444,52 @@ static const struct nt_chat_conf *chat_conf(const struct chat_session *s)
 	return &s->c->w->cfg->chat;
 }
 
-static void send_motd(struct chat_session *s)
-{
-	const char *p = chat_conf(s)->motd;
+/*
+ * Append to b what fmt makes, if b->len would then be at most lim (and
+ * within b->cap with a byte for vsnprintf's NUL); false, with b->len
+ * unchanged, if not.
+ */
+static bool buf_add(struct nt_buf *b, size_t lim, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-	while (*p) {
-		const char *nl = strchr(p, '\n');
-		size_t n = nl ? (size_t)(nl - p) : strlen(p);
-		chat_notice(s, "%.*s", (int)n, p);
-		p += n + (nl ? 1 : 0);
-	}
+static bool buf_add(struct nt_buf *b, size_t lim, const char *fmt, ...)
+{
+	size_t left = b->cap - b->len;
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf((char *)b->data + b->len, left, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= left || b->len + (size_t)n > lim)
+		return false;
+	b->len += (uint32_t)n;
+	return true;
+}
+
+/* budget less what must still follow, never below 0 */
+static size_t budget_less(size_t budget, size_t reserve)
+{
+	return budget > reserve ? budget - reserve : 0;
+}
+
+/*
+ * first (a line, with its CRLF) and the MOTD in one buffer with room for
+ * NT_TEXT_GREETING_MAX() bytes, so that whatever follows it in the
+ * greeting fits too
+ */
+static struct nt_buf *motd_reply(struct chat_session *s, const char *first)
+{
+	const char *motd = chat_conf(s)->motd;
+	size_t motd_size = nt_text_motd_lines(motd, NULL);
+	struct nt_buf *b =
+	    nt_buf_new(NT_TEXT_GREETING_MAX(motd_size, NT_NICK_LIMIT) + 1);
+
+	if (!b)
+		return NULL;
+	size_t n = strlen(first);
+	memcpy(b->data, first, n);
+	b->len = (uint32_t)(n + nt_text_motd_lines(motd, (char *)b->data + n));
+	return b;
 }
 
 /*
@@ -470,6 +526,29 @@ static void chat_restored(struct chat_session *s,
 	chat_log(s, NT_LOG_INFO, NT_MSGID_RESTORED,
 	         "%s is back in #%s after the restart", s->ent.nick,
 	         s->ent.room);
+}
+
+/*
+ * One buffer, so one send: a fresh queue takes it whole whenever the
+ * config passed (max_output at least NT_TEXT_GREETING_MAX()), where a send
+ * per line would also be charged a segment per line.
+ */
+static void chat_greet(struct chat_session *s, const char *room,
+                       unsigned members)
+{
+	char welcome[sizeof(WELCOME_FMT) + NT_NICK_LIMIT];
+
+	snprintf(welcome, sizeof(welcome), WELCOME_FMT, s->ent.nick);
+	struct nt_buf *b = motd_reply(s, welcome);
+	if (!b) {
+		nt_conn_close(s->c, "out of memory");
+		return;
+	}
+	if (!buf_add(b, b->cap, HINT_FMT, s->ent.nick) ||
+	    !buf_add(b, b->cap, HERE_FMT, room, members,
+	             members == 1 ? "user" : "users"))
+		nt_log_warnx("chat: a greeting was cut short");
+	reply(s, b);
 }
 
 static int chat_open(struct nt_conn *c, const struct nt_sd_session *rs)
@@ -512,14 +591,7 @@ static int chat_open(struct nt_conn *c, const struct nt_sd_session *rs)
 		chat_restored(s, rs);
 		return 0;
 	}
-	chat_notice(s, "Welcome to natter, %s!", s->ent.nick);
-	send_motd(s);
-	chat_notice(s,
-	            "your nick is %s (change it with /nick NAME; /help lists "
-	            "the commands)",
-	            s->ent.nick);
-	chat_notice(s, "you are now in #%s (%u %s)", room, members,
-	            members == 1 ? "user" : "users");
+	chat_greet(s, room, members);
 	announce(s, room, fmt_line("*** %s has joined #%s", s->ent.nick, room));
 	return 0;
 }
@@ -687,11 +759,41 @@ static int cmp_room(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+/*
+ * The list replies (/who, /rooms) grow with what other users do, so each
+ * lists only what fits the room left in the asker's queue (and the reply
+ * is one send: its bytes are its cost), then says how much it left out:
+ * asking never overflows a queue that had room for the shortest answer.
+ */
+#define WHO_FMT  "*** #%s has %u %s:"
+#define WHO_MORE " ..."
+#define WHO_REPLY_MAX                                                          \
+	(sizeof(WHO_FMT) + NT_ROOM_MAX + 10 + sizeof("users") +                \
+	 WHO_MAX * (NT_NICK_LIMIT + 1) + sizeof(WHO_MORE) + 2)
+
+static void who_reply(struct chat_session *s, const char *room, unsigned n,
+                      char (*names)[NT_NICK_LIMIT + 1])
+{
+	struct nt_buf *b = nt_buf_new(WHO_REPLY_MAX);
+	size_t room_left = nt_conn_room(s->c);
+	unsigned i;
+
+	if (!b)
+		return;
+	buf_add(b, b->cap, WHO_FMT, room, n, n == 1 ? "user" : "users");
+	for (i = 0; i < n && i < WHO_MAX; i++) {
+		size_t after = (i + 1 < n ? sizeof(WHO_MORE) - 1 : 0) + 2;
+		if (!buf_add(b, budget_less(room_left, after), " %s", names[i]))
+			break;
+	}
+	buf_add(b, b->cap, "%s\r\n", i < n ? WHO_MORE : "");
+	reply(s, b);
+}
+
 static void cmd_who(struct chat_session *s, const struct nt_chat_line *l)
 {
 	char room[NT_ROOM_MAX + 1];
 	char names[WHO_MAX][NT_NICK_LIMIT + 1];
-	char line[WHO_MAX * (NT_NICK_LIMIT + 2) + 1];
 
 	if (l->rest_len) {
 		error_usage(s, l->cmd, "give at most one room");
@@ -710,13 +812,18 @@ static void cmd_who(struct chat_session *s, const struct nt_chat_line *l)
 		chat_error(s, "no such room: #%s", room);
 		return;
 	}
-	size_t len = 0;
-	for (unsigned i = 0; i < n && i < WHO_MAX; i++)
-		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s",
-		                        i ? " " : "", names[i]);
-	chat_notice(s, "#%s has %u %s: %s%s", room, n,
-	            n == 1 ? "user" : "users", line, n > WHO_MAX ? " ..." : "");
+	who_reply(s, room, n, names);
 }
+
+#define ROOMS_FMT      "*** %u %s:\r\n"
+#define ROOM_LINE_FMT  "*** #%s (%u %s)\r\n"
+#define ROOMS_MORE_FMT "*** ... and %u more\r\n"
+#define ROOMS_MORE_MAX (sizeof(ROOMS_MORE_FMT) + 10)
+#define ROOMS_REPLY_MAX                                                        \
+	(sizeof(ROOMS_FMT) + 10 + sizeof("rooms") +                            \
+	 ROOMS_MAX *                                                           \
+	     (sizeof(ROOM_LINE_FMT) + NT_ROOM_MAX + 10 + sizeof("users")) +    \
+	 ROOMS_MORE_MAX)
 
 static void cmd_rooms(struct chat_session *s, const struct nt_chat_line *l)
 {
@@ -726,14 +833,23 @@ static void cmd_rooms(struct chat_session *s, const struct nt_chat_line *l)
 		error_usage(s, l->cmd, "no arguments");
 		return;
 	}
-	unsigned n = nt_hub_rooms(s->c->w->hub, info, ROOMS_MAX);
+	unsigned n = nt_hub_rooms(s->c->w->hub, info, ROOMS_MAX), i;
 	qsort(info, NT_MIN(n, ROOMS_MAX), sizeof(info[0]), cmp_room);
-	chat_notice(s, "%u %s:", n, n == 1 ? "room" : "rooms");
-	for (unsigned i = 0; i < n && i < ROOMS_MAX; i++)
-		chat_notice(s, "#%s (%u %s)", info[i].name, info[i].members,
-		            info[i].members == 1 ? "user" : "users");
-	if (n > ROOMS_MAX)
-		chat_notice(s, "... and %u more", n - ROOMS_MAX);
+	struct nt_buf *b = nt_buf_new(ROOMS_REPLY_MAX);
+	size_t room_left = nt_conn_room(s->c);
+	if (!b)
+		return;
+	buf_add(b, b->cap, ROOMS_FMT, n, n == 1 ? "room" : "rooms");
+	for (i = 0; i < n && i < ROOMS_MAX; i++) {
+		size_t after = i + 1 < n ? ROOMS_MORE_MAX : 0;
+		if (!buf_add(b, budget_less(room_left, after), ROOM_LINE_FMT,
+		             info[i].name, info[i].members,
+		             info[i].members == 1 ? "user" : "users"))
+			break;
+	}
+	if (i < n)
+		buf_add(b, b->cap, ROOMS_MORE_FMT, n - i);
+	reply(s, b);
 }
 
 static void cmd_msg(struct chat_session *s, const struct nt_chat_line *l)
@@ -769,20 +885,25 @@ static void cmd_msg(struct chat_session *s, const struct nt_chat_line *l)
 	reply(s, fmt_line("-> *%s* %.*s", t.nick, (int)l->rest_len, l->rest));
 }
 
+/* one send, far below the least max_output */
+#define HELP_FMT                                                               \
+	"*** commands (text without a command goes to your room):\r\n"         \
+	"*** /nick NAME        change your nickname\r\n"                       \
+	"*** /join ROOM        go to another room (made if new)\r\n"           \
+	"*** /part             go back to #%s\r\n"                             \
+	"*** /rooms            list the rooms\r\n"                             \
+	"*** /who [ROOM]       who is in a room\r\n"                           \
+	"*** /msg NICK TEXT    a private message\r\n"                          \
+	"*** /me TEXT          an action\r\n"                                  \
+	"*** /ping [TOKEN]     the server answers *** pong TOKEN\r\n"          \
+	"*** /quit [MESSAGE]   leave\r\n"                                      \
+	"*** //text            says /text"
+_Static_assert(sizeof(HELP_FMT) + NT_ROOM_MAX + 2 <= NT_MIN_MAX_OUTPUT,
+               "/help does not fit the least max_output");
+
 static void cmd_help(struct chat_session *s)
 {
-	chat_notice(s, "commands (text without a command goes to your room):");
-	chat_notice(s, "/nick NAME        change your nickname");
-	chat_notice(s, "/join ROOM        go to another room (made if new)");
-	chat_notice(s, "/part             go back to #%s",
-	            chat_conf(s)->default_room);
-	chat_notice(s, "/rooms            list the rooms");
-	chat_notice(s, "/who [ROOM]       who is in a room");
-	chat_notice(s, "/msg NICK TEXT    a private message");
-	chat_notice(s, "/me TEXT          an action");
-	chat_notice(s, "/ping [TOKEN]     the server answers *** pong TOKEN");
-	chat_notice(s, "/quit [MESSAGE]   leave");
-	chat_notice(s, "//text            says /text");
+	reply(s, fmt_line(HELP_FMT, chat_conf(s)->default_room));
 }
 
 static void chat_command(struct chat_session *s, const struct nt_chat_line *l)
@@ -1064,11 +1185,12 @@ static void chat_reconfigure(struct nt_conn *c, const struct nt_config *old)
 		return;
 	if (!nt_line_partial(&s->line) && !s->linebuf)
 		s->line.max = chat_conf(s)->max_line;
+	/* it counts like any output: a fresh queue always holds it (the
+	 * config saw to that), and a client already so far behind that it
+	 * does not is a slow consumer anyway */
 	if (s->entered && !s->gone &&
-	    strcmp(old->chat.motd, chat_conf(s)->motd)) {
-		chat_notice(s, "the message of the day is now:");
-		send_motd(s);
-	}
+	    strcmp(old->chat.motd, chat_conf(s)->motd))
+		reply(s, motd_reply(s, NEW_MOTD_LINE));
 }
 
 void nt_chat_deliver(struct nt_worker *w, struct nt_msg *m)

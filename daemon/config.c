@@ -1139,6 +1139,33 @@ static void check_max_output(struct ctx *c, const config_setting_t *limits,
 	    cfg->limits.max_output, need, cfg->chat.max_line, place);
 }
 
+/*
+ * A new session's greeting (one send: the welcome, the MOTD, the nick
+ * hint, the room line) must fit an empty queue, or every client would be
+ * disconnected as it connects; so must the notice of a new MOTD after a
+ * reload, which is shorter. Counted for the longest nick and room name.
+ * Defaults cannot clash: both settings are in the file when this fails.
+ */
+static void check_greeting(struct ctx *c, const config_setting_t *limits,
+                           const config_setting_t *chat,
+                           const struct nt_config *cfg)
+{
+	size_t motd = nt_text_motd_lines(cfg->chat.motd, NULL);
+	size_t need = NT_TEXT_GREETING_MAX(motd, NT_NICK_LIMIT);
+	const config_setting_t *mo, *ms;
+	char place[PATH_MAX + 16];
+
+	if (cfg->limits.max_output >= need)
+		return;
+	mo = limits ? config_setting_get_member(limits, "max_output") : NULL;
+	ms = chat ? config_setting_get_member(chat, "motd") : NULL;
+	place_of(place, sizeof(place), c, ms, mo);
+	err(c, mo,
+	    "limits.max_output (%zu) must hold the greeting: at least %zu "
+	    "with chat.motd at %s",
+	    cfg->limits.max_output, need, place);
+}
+
 /* ---- listeners ---------------------------------------------------------- */
 
 /* Sets the label that prefixes every message about this listener. */
@@ -1550,6 +1577,7 @@ static void parse_root(struct ctx *c, const config_setting_t *root,
 	parse_timeouts(c, k[R_TIMEOUTS], NULL, &cfg->timeouts, set);
 	parse_chat(c, k[R_CHAT], &cfg->chat);
 	check_max_output(c, k[R_LIMITS], k[R_CHAT], cfg);
+	check_greeting(c, k[R_LIMITS], k[R_CHAT], cfg);
 	parse_listeners(c, k[R_LISTENERS], cfg, xs);
 	if (*xs)
 		resolve_timeouts(cfg, *xs);

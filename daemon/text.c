@@ -437,3 +437,20 @@ size_t nt_text_prefix(const char *s, size_t len, size_t max)
 		max--;
 	return max;
 }
+
+size_t nt_text_motd_lines(const char *motd, char *out)
+{
+	size_t size = 0;
+
+	while (*motd) {
+		size_t n = strcspn(motd, "\n");
+		if (out) {
+			memcpy(out + size, "*** ", 4);
+			memcpy(out + size + 4, motd, n);
+			memcpy(out + size + 4 + n, "\r\n", 2);
+		}
+		size += 4 + n + 2;
+		motd += n + (motd[n] ? 1 : 0);
+	}
+	return size;
+}

@@ -64,9 +64,10 @@ bool nt_line_partial(const struct nt_line *l);
  * The longest line a room hears for one input line of max_line bytes:
  * "<nick> TEXT" or "* nick TEXT" put NT_TEXT_SAY_EXTRA bytes (CRLF
  * included) around a nick of up to max_nick bytes and the cleaned text.
- * Any other line the chat service sends is shorter, or has a fixed bound
- * below the least max_output (/who: about 3.4 KB), so a client's output
- * bound (limits.max_output) must hold at least this.
+ * Any other line the chat service sends is shorter, is cut to what the
+ * queue has room for (/who, /rooms), or is bounded by the config (the
+ * greeting, NT_TEXT_GREETING_MAX()), so a client's output bound
+ * (limits.max_output) must hold at least this.
  */
 #define NT_TEXT_SAY_EXTRA 5
 #define NT_TEXT_SAY_MAX(max_line, max_nick)                                    \
@@ -134,6 +135,32 @@ bool nt_text_is_blank(const uint8_t *s, size_t len);
 /* ---- nicks and rooms --------------------------------------------------- */
 
 #define NT_TEXT_ROOM_MAX 32 /* room name length, as NT_ROOM_MAX */
+
+/* ---- the greeting ------------------------------------------------------ */
+
+/*
+ * The MOTD as a chat session sees it: each of its lines ("\n" between
+ * them; nothing after a last "\n") as "*** LINE" CRLF. Written to out
+ * unless out is NULL (out holds the returned size then; no NUL is added);
+ * returns its size in bytes either way, so that what is measured is what
+ * is sent.
+ */
+size_t nt_text_motd_lines(const char *motd, char *out);
+
+/*
+ * The largest greeting a new chat session gets, for MOTD lines of
+ * motd_size bytes (nt_text_motd_lines()): the welcome and the nick hint,
+ * each with a nick of up to max_nick bytes, the MOTD, and the room line
+ * with a room name of up to NT_TEXT_ROOM_MAX bytes and the widest count
+ * ("4294967295 users"). NT_TEXT_GREETING_EXTRA is every other byte, CRLFs
+ * included; chat.c ties its formats to it. The greeting goes out as one
+ * send on a fresh queue, so limits.max_output must hold at least this
+ * (config.c); the notice of a new MOTD after a reload is shorter.
+ */
+#define NT_TEXT_GREETING_EXTRA 140
+#define NT_TEXT_GREETING_MAX(motd_size, max_nick)                              \
+	((size_t)(motd_size) + 2 * (size_t)(max_nick) + NT_TEXT_ROOM_MAX +     \
+	 NT_TEXT_GREETING_EXTRA)
 
 /* 1..max_nick of [A-Za-z0-9_-], starting with a letter */
 bool nt_text_nick_valid(const char *s, size_t len, unsigned max_nick);

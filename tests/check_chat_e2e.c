@@ -53,6 +53,7 @@ struct chat_opts {
 	unsigned rate, burst;
 	unsigned max_rooms;
 	unsigned max_line, max_nick;
+	const char *motd; /* chat.motd's value as the file spells it */
 };
 
 static const struct chat_opts defaults = {
@@ -63,6 +64,7 @@ static const struct chat_opts defaults = {
     .max_rooms = 1000,
     .max_line = 512,
     .max_nick = 24,
+    .motd = "\"" MOTD1 "\\n" MOTD2 "\"",
 };
 
 static void chat_start(const struct chat_opts *o)
@@ -76,12 +78,12 @@ static void chat_start(const struct chat_opts *o)
 	    "limits = { per_ip = 0; max_output = %zu; };\n"
 	    "timeouts = { idle = %u; line = %u; write = 60; "
 	    "shutdown_grace = 2; };\n"
-	    "chat = { motd = \"" MOTD1 "\\n" MOTD2 "\";\n"
+	    "chat = { motd = %s;\n"
 	    "  default_room = \"lobby\"; max_line = %u; max_nick = %u;\n"
 	    "  max_rooms = %u; flood = { rate = %u; burst = %u; }; };\n"
 	    "listeners = ( { name = \"chat\"; service = \"chat\"; "
 	    "family = \"ipv4\"; address = \"127.0.0.1\"; port = 0; } );\n",
-	    o->max_output, o->idle, o->line, o->max_line, o->max_nick,
+	    o->max_output, o->idle, o->line, o->motd, o->max_line, o->max_nick,
 	    o->max_rooms, o->rate, o->burst);
 }
 
@@ -1510,6 +1512,175 @@ START_TEST(test_max_output_holds_line)
 }
 END_TEST
 
+/*
+ * The greeting is sized by the config: with the least max_output a long
+ * MOTD allows, a newcomer gets all of it and stays.
+ */
+#define LONG_MOTD_LINES 50
+#define LONG_MOTD_LEN   78
+
+START_TEST(test_greeting_long_motd)
+{
+	struct chat_opts o = defaults;
+	char motd[LONG_MOTD_LINES * (LONG_MOTD_LEN + 4) + 4], *p = motd;
+	char line[LONG_MOTD_LEN + 1], got[LINE_SIZE];
+	struct cl c = {.fd = -1};
+
+	p += sprintf(p, "(");
+	for (int i = 0; i < LONG_MOTD_LINES; i++) {
+		snprintf(line, sizeof(line), "%02d%0*d", i, LONG_MOTD_LEN - 2,
+		         0);
+		p += sprintf(p, "%s\"%s\"", i ? ", " : "", line);
+	}
+	sprintf(p, ")");
+	o.motd = motd;
+	o.max_output = NT_TEXT_GREETING_MAX(
+	    LONG_MOTD_LINES * (4 + LONG_MOTD_LEN + 2), NT_NICK_LIMIT);
+	ck_assert_uint_gt(o.max_output, NT_MIN_MAX_OUTPUT);
+	chat_start(&o);
+
+	c.fd = nt_daemon_connect(&d, "chat");
+	ck_assert_int_ge(c.fd, 0);
+	EXPECT_PREFIX(&c, "*** Welcome to natter, guest", got);
+	for (int i = 0; i < LONG_MOTD_LINES; i++) {
+		snprintf(line, sizeof(line), "%02d%0*d", i, LONG_MOTD_LEN - 2,
+		         0);
+		EXPECT(&c, "*** %s", line);
+	}
+	EXPECT_PREFIX(&c, "*** your nick is guest", got);
+	EXPECT(&c, "*** you are now in #lobby (1 user)");
+	EXPECT_QUIET(&c);
+	cl_close(&c);
+	stop_ok();
+}
+END_TEST
+
+/* a name of n bytes: prefix, then 'x', then i in three digits */
+static void long_name(char *out, size_t n, const char *prefix, unsigned i)
+{
+	size_t k = strlen(prefix);
+
+	memcpy(out, prefix, k);
+	memset(out + k, 'x', n - k - 3);
+	snprintf(out + n - 3, 4, "%03u", i);
+}
+
+#define MANY_ROOMS 150
+
+/*
+ * More rooms than max_output holds lines for: /rooms lists what fits,
+ * sorted, then "... and N more", and the asker stays.
+ */
+START_TEST(test_rooms_truncated)
+{
+	static struct cl v[MANY_ROOMS];
+	struct chat_opts o = defaults;
+	struct cl asker;
+	char room[NT_ROOM_MAX + 1], got[LINE_SIZE], prev[LINE_SIZE] = "";
+	unsigned listed = 0, more = 0, total = 0;
+
+	o.max_output = NT_MIN_MAX_OUTPUT;
+	chat_start(&o);
+	for (unsigned i = 0; i < MANY_ROOMS; i++) {
+		cl_open(&v[i]);
+		long_name(room, NT_ROOM_MAX, "r", i);
+		cl_send(&v[i], "/join %s", room);
+		EXPECT(&v[i], "*** you are now in #%s (1 user)", room);
+	}
+	cl_open(&asker);
+	cl_send(&asker, "/rooms");
+	EXPECT(&asker, "*** %u rooms:", MANY_ROOMS + 1);
+	size_t bytes = (size_t)snprintf(got, sizeof(got), "*** %u rooms:\r\n",
+	                                MANY_ROOMS + 1);
+	for (;;) {
+		int rc = cl_line(&asker, got, sizeof(got), IO_MS);
+		ck_assert_msg(rc == 0, "/rooms: %s", rc_str(rc));
+		bytes += strlen(got) + 2;
+		if (sscanf(got, "*** ... and %u more", &more) == 1)
+			break;
+		ck_assert_msg(!strncmp(got, "*** #", 5), "\"%s\"", got);
+		ck_assert_msg(strcmp(prev, got) < 0, "not sorted: %s", got);
+		snprintf(prev, sizeof(prev), "%s", got);
+		listed++;
+	}
+	total = listed + more;
+	ck_assert_uint_eq(total, MANY_ROOMS + 1);
+	ck_assert_uint_gt(listed, 0);
+	ck_assert_uint_le(bytes, NT_MIN_MAX_OUTPUT);
+	EXPECT_QUIET(&asker);
+	cl_close(&asker);
+	group_close(v, MANY_ROOMS);
+	stop_ok();
+}
+END_TEST
+
+#define MANY_NICKS 120
+
+/* the names of "*** #lobby has N users: a b c ..." in order, checked */
+static unsigned who_names(struct cl *c, unsigned users, bool *cut)
+{
+	char got[NT_MIN_MAX_OUTPUT], prefix[64], *save = NULL, prev[64] = "";
+	unsigned n = 0;
+
+	snprintf(prefix, sizeof(prefix), "*** #lobby has %u users:", users);
+	EXPECT_PREFIX(c, prefix, got);
+	ck_assert_uint_le(strlen(got) + 2, NT_MIN_MAX_OUTPUT);
+	*cut = false;
+	for (char *w = strtok_r(got + strlen(prefix), " ", &save); w;
+	     w = strtok_r(NULL, " ", &save)) {
+		ck_assert_msg(!*cut, "a name after \"...\"");
+		if (!strcmp(w, "...")) {
+			*cut = true;
+			continue;
+		}
+		ck_assert_msg(strlen(w) == NT_NICK_LIMIT || !strcmp(w, c->nick),
+		              "/who lists \"%s\"", w);
+		ck_assert_msg(strcmp(prev, w) < 0, "not sorted: %s", w);
+		snprintf(prev, sizeof(prev), "%s", w);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Two /who of a room of long nicks in one go: the second finds the first
+ * still queued and lists only what fits, and the asker stays.
+ */
+START_TEST(test_who_truncated)
+{
+	static struct cl v[MANY_NICKS];
+	struct chat_opts o = defaults;
+	struct cl asker;
+	char nick[NT_NICK_LIMIT + 1];
+	bool cut;
+
+	o.max_output = NT_MIN_MAX_OUTPUT;
+	o.max_nick = NT_NICK_LIMIT;
+	chat_start(&o);
+	for (unsigned i = 0; i < MANY_NICKS; i++) {
+		cl_open(&v[i]);
+		long_name(nick, NT_NICK_LIMIT, "n", i);
+		cl_send(&v[i], "/nick %s", nick);
+		EXPECT(&v[i], "*** you are now known as %s", nick);
+	}
+	memset(&asker, 0, sizeof(asker));
+	asker.fd = nt_daemon_connect(&d, "chat");
+	ck_assert_int_ge(asker.fd, 0);
+	ck_assert_uint_eq(cl_greeting(&asker), MANY_NICKS + 1);
+	SEND_LIT(&asker, "/who\r\n/who\r\n");
+	unsigned first = who_names(&asker, MANY_NICKS + 1, &cut);
+	ck_assert(cut);
+	unsigned second = who_names(&asker, MANY_NICKS + 1, &cut);
+	ck_assert(cut);
+	ck_assert_uint_le(first, 100);
+	ck_assert_uint_lt(second, first);
+	EXPECT_QUIET(&asker);
+	cl_close(&asker);
+	group_close(v, MANY_NICKS);
+	stop_ok();
+}
+END_TEST
+
 /* CRLF, LF, CR NUL and a lone CR all end a line, never an extra one */
 START_TEST(test_line_endings)
 {
@@ -2026,6 +2197,9 @@ Suite *chat_e2e_suite(void)
 	tcase_add_test(tc, test_truncation_utf8);
 	tcase_add_test(tc, test_long_line);
 	tcase_add_test(tc, test_max_output_holds_line);
+	tcase_add_test(tc, test_greeting_long_motd);
+	tcase_add_test(tc, test_rooms_truncated);
+	tcase_add_test(tc, test_who_truncated);
 	tcase_add_test(tc, test_line_endings);
 	suite_add_tcase(s, tc);
 

@@ -5,7 +5,8 @@
  * number within that file, except the few that are about a file as a whole
  * (see below); messages hold no control characters; loading is
  * deterministic; an accepted config keeps every documented range, its MOTD
- * is clean text line by line and its max_output holds the longest chat line.
+ * is clean text line by line and its max_output holds the longest chat line
+ * and the greeting.
  *
  * "With a line number" means line >= 1 and, for the text itself, no later
  * than its last line. Line 0 ("FILE: message", natterd.conf(5)) is kept for
@@ -117,6 +118,11 @@ static void check_config(const struct nt_config *c)
 	               NT_TEXT_SAY_MAX(c->chat.max_line, NT_NICK_LIMIT),
 	           "max_output %zu cannot hold a line of max_line %u",
 	           c->limits.max_output, c->chat.max_line);
+	FUZZ_CHECK(
+	    c->limits.max_output >=
+	        NT_TEXT_GREETING_MAX(nt_text_motd_lines(c->chat.motd, NULL),
+	                             NT_NICK_LIMIT),
+	    "max_output %zu cannot hold the greeting", c->limits.max_output);
 	FUZZ_CHECK(nt_text_room_normalize(c->chat.default_room,
 	                                  strlen(c->chat.default_room),
 	                                  room) > 0 &&
