@@ -59,15 +59,6 @@ static const char *const family_names[] = {
     [NT_FAMILY_UNIX] = "unix",
 };
 
-static const struct {
-	const char *name;
-	enum nt_log_level level;
-} log_levels[] = {
-    {"error", NT_LOG_ERR},     {"warning", NT_LOG_WARNING},
-    {"notice", NT_LOG_NOTICE}, {"info", NT_LOG_INFO},
-    {"debug", NT_LOG_DEBUG},
-};
-
 enum {
 	R_WORKERS,
 	R_MAXCONN,
@@ -1772,27 +1763,4 @@ const char *nt_family_name(enum nt_family f)
 	if ((size_t)f < NT_ARRAY_SIZE(family_names))
 		return family_names[f];
 	return "unknown";
-}
-
-const char *nt_log_level_name(enum nt_log_level l)
-{
-	size_t i;
-
-	for (i = 0; i < NT_ARRAY_SIZE(log_levels); i++)
-		if (log_levels[i].level == l)
-			return log_levels[i].name;
-	return "unknown";
-}
-
-int nt_log_level_parse(const char *s, enum nt_log_level *out)
-{
-	size_t i;
-
-	for (i = 0; s && i < NT_ARRAY_SIZE(log_levels); i++) {
-		if (!strcmp(s, log_levels[i].name)) {
-			*out = log_levels[i].level;
-			return 0;
-		}
-	}
-	return -EINVAL;
 }

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "log.h"
+
 #define NT_NAME_MAX       63  /* listener name length */
 #define NT_ADDR_MAX       63  /* numeric address text */
 #define NT_PATH_MAX       107 /* sun_path less the NUL */
@@ -37,15 +39,6 @@ enum nt_family {
 	NT_FAMILY_IPV6,
 	NT_FAMILY_ANY, /* dual-stack: one IPv6 socket with v6only off */
 	NT_FAMILY_UNIX,
-};
-
-/* log levels, in syslog order so they map onto priorities directly */
-enum nt_log_level {
-	NT_LOG_ERR = 3,
-	NT_LOG_WARNING = 4,
-	NT_LOG_NOTICE = 5,
-	NT_LOG_INFO = 6,
-	NT_LOG_DEBUG = 7,
 };
 
 /* seconds; 0 means "no timeout" */
@@ -137,7 +130,5 @@ const struct nt_listener_conf *nt_config_listener(const struct nt_config *cfg,
                                                   const char *name);
 const char *nt_service_name(enum nt_service s);
 const char *nt_family_name(enum nt_family f);
-const char *nt_log_level_name(enum nt_log_level l);
-int nt_log_level_parse(const char *s, enum nt_log_level *out);
 
 #endif

@@ -18,6 +18,39 @@
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "util.h"
+
+static const struct {
+	const char *name;
+	enum nt_log_level level;
+} log_levels[] = {
+    {"error", NT_LOG_ERR},     {"warning", NT_LOG_WARNING},
+    {"notice", NT_LOG_NOTICE}, {"info", NT_LOG_INFO},
+    {"debug", NT_LOG_DEBUG},
+};
+
+const char *nt_log_level_name(enum nt_log_level l)
+{
+	size_t i;
+
+	for (i = 0; i < NT_ARRAY_SIZE(log_levels); i++)
+		if (log_levels[i].level == l)
+			return log_levels[i].name;
+	return "unknown";
+}
+
+int nt_log_level_parse(const char *s, enum nt_log_level *out)
+{
+	size_t i;
+
+	for (i = 0; s && i < NT_ARRAY_SIZE(log_levels); i++) {
+		if (!strcmp(s, log_levels[i].name)) {
+			*out = log_levels[i].level;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
 
 #define LOG_LINE_MAX  2048
 #define LOG_MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -13,7 +13,14 @@
 #include <stddef.h>
 #include <stdnoreturn.h>
 
-#include "config.h"
+/* log levels, in syslog order so they map onto priorities directly */
+enum nt_log_level {
+	NT_LOG_ERR = 3,
+	NT_LOG_WARNING = 4,
+	NT_LOG_NOTICE = 5,
+	NT_LOG_INFO = 6,
+	NT_LOG_DEBUG = 7,
+};
 
 /*
  * MESSAGE_ID= of each kind of event, for `journalctl MESSAGE_ID=...`. They
@@ -63,6 +70,11 @@ size_t nt_log_fields(const struct nt_log_ctx *ctx, char out[][NT_LOG_FIELD_MAX],
  * else timestamped lines on stderr (with the fields appended when
  * $NATTERD_LOG_FIELDS is 1).
  */
+/* "error", "warning", "notice", "info", "debug" */
+const char *nt_log_level_name(enum nt_log_level l);
+/* 0, or -EINVAL for a name that is none of those */
+int nt_log_level_parse(const char *s, enum nt_log_level *out);
+
 void nt_log_init(const char *ident, enum nt_log_level level);
 void nt_log_set_level(enum nt_log_level level);
 enum nt_log_level nt_log_get_level(void);
