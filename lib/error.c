@@ -37,10 +37,7 @@ const char *natter_err_name(int err)
 
 const char *natter_version(void)
 {
-#define NATTER__STR(x)  #x
-#define NATTER__XSTR(x) NATTER__STR(x)
-	return NATTER__XSTR(NATTER_VERSION_MAJOR) "." NATTER__XSTR(
-	    NATTER_VERSION_MINOR) "." NATTER__XSTR(NATTER_VERSION_PATCH);
+	return NATTER_VERSION;
 }
 
 int natter__errno_code(int sys_errno)

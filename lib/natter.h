@@ -16,13 +16,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "natter-version.h" /* NATTER_VERSION_MAJOR..PATCH, NATTER_VERSION */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define NATTER_VERSION_MAJOR 0
-#define NATTER_VERSION_MINOR 1
-#define NATTER_VERSION_PATCH 0
 
 /*
  * Error codes: negative, stable, one list. NATTER_OK is 0.
@@ -57,7 +55,7 @@ enum {
 const char *natter_strerror(int err);
 /* "NATTER_EFULL" and so on; "NATTER_UNKNOWN" for anything else */
 const char *natter_err_name(int err);
-/* "0.1.0" */
+/* NATTER_VERSION of the library that runs ("0.1.0") */
 const char *natter_version(void);
 
 /* ---- lines ------------------------------------------------------------- */

@@ -90,6 +90,75 @@ static int load_ok(const char *text)
 	return r;
 }
 
+/*
+ * A config text and what loading it gives: refused with exactly the errors
+ * listed, in file order, or (no error listed) loaded, with chat.motd and
+ * limits.max_output as given when those are set.
+ */
+struct load_case {
+	const char *text;
+	struct {
+		int line;
+		const char *msg;
+	} err[2];
+	const char *motd;
+	size_t max_output;
+};
+
+static void check_load_case(const struct load_case *t, size_t i)
+{
+	size_t want = (t->err[0].msg != NULL) + (t->err[1].msg != NULL);
+	int r = load(t->text);
+
+	if (!want) {
+		ck_assert_msg(r == 0, "case %zu: load failed (%d):%s", i, r,
+		              dump());
+		ck_assert_ptr_nonnull(cfg);
+		ck_assert_uint_eq(diag.n, 0);
+		if (t->motd)
+			ck_assert_str_eq(cfg->chat.motd, t->motd);
+		if (t->max_output)
+			ck_assert_uint_eq(cfg->limits.max_output,
+			                  t->max_output);
+		return;
+	}
+	ck_assert_msg(r == -EINVAL && diag.n == want,
+	              "case %zu: r=%d, %zu errors, expected %zu:%s", i, r,
+	              diag.n, want, dump());
+	ck_assert_ptr_null(cfg);
+	for (size_t k = 0; k < want; k++)
+		expect_error(k, NAME, t->err[k].line, t->err[k].msg);
+}
+
+static void reset(void)
+{
+	teardown();
+	setup();
+}
+
+/* every case in order, each from a clean slate */
+static void run_load_cases(const struct load_case *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		check_load_case(&v[i], i);
+		reset();
+	}
+}
+
+#define RUN_LOAD_CASES(v) run_load_cases((v), sizeof(v) / sizeof((v)[0]))
+#define LOADS(t, ...)                                                          \
+	{                                                                      \
+		.text = (t), __VA_ARGS__                                       \
+	}
+#define REFUSED(t, l, m)                                                       \
+	{                                                                      \
+		.text = (t), .err = { {(l), (m)} }                             \
+	}
+#define REFUSED2(t, l1, m1, l2, m2)                                            \
+	{                                                                      \
+		.text = (t), .err = { {(l1), (m1)}, {(l2), (m2)} }             \
+	}
+
 /* ---- the shipped file and defaults -------------------------------------- */
 
 static void check_defaults(const struct nt_config *c)
@@ -293,18 +362,16 @@ END_TEST
 
 START_TEST(test_motd_list)
 {
-	load_ok(OK_L "chat = { motd = ( \"Hello\", \"\", \"Be nice.\" ); };\n");
-	ck_assert_str_eq(cfg->chat.motd, "Hello\n\nBe nice.");
-	nt_config_unref(cfg);
-	cfg = NULL;
+	static const struct load_case cases[] = {
+	    LOADS(OK_L
+	          "chat = { motd = ( \"Hello\", \"\", \"Be nice.\" ); };\n",
+	          .motd = "Hello\n\nBe nice."),
+	    LOADS(OK_L "chat = { motd = [ \"x\", \"y\" ]; };\n",
+	          .motd = "x\ny"),
+	    LOADS(OK_L "chat = { motd = \"\"; };\n", .motd = ""),
+	};
 
-	load_ok(OK_L "chat = { motd = [ \"x\", \"y\" ]; };\n");
-	ck_assert_str_eq(cfg->chat.motd, "x\ny");
-	nt_config_unref(cfg);
-	cfg = NULL;
-
-	load_ok(OK_L "chat = { motd = \"\"; };\n");
-	ck_assert_str_eq(cfg->chat.motd, "");
+	RUN_LOAD_CASES(cases);
 }
 END_TEST
 
@@ -617,91 +684,100 @@ __attribute__((format(printf, 1, 2))) static int load_fmt(const char *fmt, ...)
 	return load(text);
 }
 
-static void reset(void)
+static const char *listener0_name(const struct nt_config *c)
 {
-	teardown();
-	setup();
+	return c->listeners[0].name;
 }
 
-START_TEST(test_limit_name)
+static const char *listener0_path(const struct nt_config *c)
 {
-#define NAME_FMT                                                               \
-	"listeners = ( { name = \"%s\"; service = \"echo\"; port = 7; } );\n"
-	char *s = repeat('n', NT_NAME_MAX);
+	return c->listeners[0].path;
+}
 
-	ck_assert_int_eq(load_fmt(NAME_FMT, s), 0);
-	ck_assert_str_eq(cfg->listeners[0].name, s);
+static const char *default_room(const struct nt_config *c)
+{
+	return c->chat.default_room;
+}
+
+static const char *user(const struct nt_config *c)
+{
+	return c->user;
+}
+
+static const char *motd(const struct nt_config *c)
+{
+	return c->chat.motd;
+}
+
+/*
+ * A setting at its longest, len bytes of ch between before and after in
+ * the file, loads as prefix + those bytes (what got() reads); one byte more
+ * is refused on line with msg (or, with substring, an error holding msg).
+ */
+static const struct limit_case {
+	const char *before, *after;
+	char ch;
+	size_t len;
+	const char *(*got)(const struct nt_config *c);
+	const char *prefix;
+	int line;
+	const char *msg;
+	bool substring;
+} limit_cases[] = {
+    {"listeners = ( { name = \"", "\"; service = \"echo\"; port = 7; } );\n",
+     'n', NT_NAME_MAX, listener0_name, "", 1, "is not valid (1..63", true},
+    {"listeners = ( { name = \"u\"; service = \"echo\"; path = \"/",
+     "\"; } );\n", 'p', NT_PATH_MAX - 1, listener0_path, "/", 1,
+     "listener \"u\": path is 108 bytes long (107 at most)", false},
+    {OK_L "chat = { default_room = \"", "\"; };\n", 'r', NT_ROOM_MAX,
+     default_room, "", 2, "not a valid room name", true},
+    {OK_L "user = \"", "\";\n", 'u', 63, user, "", 2,
+     "user is 64 bytes long (63 at most)", false},
+    {OK_L "chat = { motd = \"", "\"; };\n", 'm', NT_MOTD_MAX, motd, "", 2,
+     "chat.motd is 4097 bytes long (4096 at most)", false},
+};
+
+/* before + len bytes of ch + after */
+static int load_value(const struct limit_case *t, size_t len)
+{
+	char *v = repeat(t->ch, len);
+	char text[3 * NT_MOTD_MAX];
+	int n = snprintf(text, sizeof(text), "%s%s%s", t->before, v, t->after);
+
+	free(v);
+	ck_assert(n > 0 && (size_t)n < sizeof(text));
+	return load(text);
+}
+
+START_TEST(test_limit)
+{
+	const struct limit_case *t = &limit_cases[_i];
+	char *v = repeat(t->ch, t->len), want[3 * NT_MOTD_MAX];
+
+	snprintf(want, sizeof(want), "%s%s", t->prefix, v);
+	free(v);
+	ck_assert_msg(load_value(t, t->len) == 0, "case %d:%s", _i, dump());
+	ck_assert_str_eq(t->got(cfg), want);
 	reset();
-	free(s);
-	s = repeat('n', NT_NAME_MAX + 1);
-	ck_assert_int_eq(load_fmt(NAME_FMT, s), -EINVAL);
-	ck_assert_uint_eq(diag.n, 1);
-	ck_assert_ptr_nonnull(strstr(diag.v[0].msg, "is not valid (1..63"));
-	free(s);
+	int r = load_value(t, t->len + 1);
+	if (!t->substring) {
+		expect_one_error(r, t->line, t->msg);
+		return;
+	}
+	ck_assert_int_eq(r, -EINVAL);
+	ck_assert_ptr_null(cfg);
+	ck_assert_msg(diag.n == 1, "case %d: %zu errors:%s", _i, diag.n,
+	              dump());
+	ck_assert_int_eq(diag.v[0].line, t->line);
+	ck_assert_ptr_nonnull(strstr(diag.v[0].msg, t->msg));
 }
 END_TEST
 
-START_TEST(test_limit_path)
+/* the "\n" that joins two MOTD lines counts too */
+START_TEST(test_limit_motd_joined)
 {
-#define PATH_FMT                                                               \
-	"listeners = ( { name = \"u\"; service = \"echo\"; path = \"/%s\"; } " \
-	");\n"
-	char *s = repeat('p', NT_PATH_MAX - 1);
-
-	ck_assert_int_eq(load_fmt(PATH_FMT, s), 0);
-	ck_assert_uint_eq(strlen(cfg->listeners[0].path), NT_PATH_MAX);
-	reset();
-	free(s);
-	s = repeat('p', NT_PATH_MAX);
-	expect_one_error(
-	    load_fmt(PATH_FMT, s), 1,
-	    "listener \"u\": path is 108 bytes long (107 at most)");
-	free(s);
-}
-END_TEST
-
-START_TEST(test_limit_room_user)
-{
-	char *s = repeat('r', NT_ROOM_MAX);
-
-	ck_assert_int_eq(
-	    load_fmt(OK_L "chat = { default_room = \"%s\"; };\n", s), 0);
-	ck_assert_str_eq(cfg->chat.default_room, s);
-	reset();
-	free(s);
-	s = repeat('r', NT_ROOM_MAX + 1);
-	ck_assert_int_eq(
-	    load_fmt(OK_L "chat = { default_room = \"%s\"; };\n", s), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(diag.v[0].msg, "not a valid room name"));
-	reset();
-	free(s);
-
-	s = repeat('u', 63);
-	ck_assert_int_eq(load_fmt(OK_L "user = \"%s\";\n", s), 0);
-	ck_assert_str_eq(cfg->user, s);
-	reset();
-	free(s);
-	s = repeat('u', 64);
-	expect_one_error(load_fmt(OK_L "user = \"%s\";\n", s), 2,
-	                 "user is 64 bytes long (63 at most)");
-	free(s);
-}
-END_TEST
-
-START_TEST(test_limit_motd)
-{
-	char *s = repeat('m', NT_MOTD_MAX);
 	char *half = repeat('h', NT_MOTD_MAX / 2);
 
-	ck_assert_int_eq(load_fmt(OK_L "chat = { motd = \"%s\"; };\n", s), 0);
-	ck_assert_uint_eq(strlen(cfg->chat.motd), NT_MOTD_MAX);
-	reset();
-	free(s);
-	s = repeat('m', NT_MOTD_MAX + 1);
-	expect_one_error(load_fmt(OK_L "chat = { motd = \"%s\"; };\n", s), 2,
-	                 "chat.motd is 4097 bytes long (4096 at most)");
-	reset();
-	/* the "\n" that joins two lines counts too */
 	ck_assert_int_eq(load_fmt(OK_L "chat = { motd = (\"%1$s\", \"%1$s\"); "
 	                               "};\n",
 	                          half),
@@ -709,7 +785,6 @@ START_TEST(test_limit_motd)
 	ck_assert_str_eq(diag.v[0].msg,
 	                 "chat.motd is 4097 bytes long (4096 at most)");
 	free(half);
-	free(s);
 }
 END_TEST
 
@@ -720,45 +795,42 @@ END_TEST
  */
 START_TEST(test_limit_max_output_line)
 {
-	/* the file's order does not matter: the error is on max_output */
-	expect_one_error(load(OK_L "chat = {\n  max_line = 65536;\n};\n"
-	                           "limits = { max_output = 4096; };\n"),
-	                 5,
-	                 "limits.max_output (4096) must hold one chat line: "
-	                 "at least 196645 with chat.max_line 65536 at line 3");
-	reset();
-	/* the least that holds one line, and one byte less */
-	load_ok(OK_L "chat = { max_line = 2000; };\n"
-	             "limits = { max_output = 6037; };\n");
-	ck_assert_uint_eq(cfg->limits.max_output, 6037);
-	reset();
-	expect_one_error(load(OK_L "chat = { max_line = 2000; };\n"
-	                           "limits = { max_output = 6036; };\n"),
-	                 3,
-	                 "limits.max_output (6036) must hold one chat line: "
-	                 "at least 6037 with chat.max_line 2000 at line 2");
-	reset();
-	/* up to max_line 1353 the smallest max_output is enough */
-	load_ok(OK_L "chat = { max_line = 1353; };\n"
-	             "limits = { max_output = 4096; };\n");
-	reset();
-	expect_one_error(load(OK_L "chat = { max_line = 1354; };\n"
-	                           "limits = { max_output = 4096; };\n"),
-	                 3,
-	                 "limits.max_output (4096) must hold one chat line: "
-	                 "at least 4099 with chat.max_line 1354 at line 2");
-	reset();
-	/* either one alone keeps the other's default, which always fits */
-	load_ok(OK_L "chat = { max_line = 65536; };\n");
-	reset();
-	load_ok(OK_L "limits = { max_output = 4096; };\n");
-	reset();
-	/* a value already refused is not blamed twice */
-	expect_one_error(load(OK_L "chat = { max_line = 65536; };\n"
-	                           "limits = { max_output = 4095; };\n"),
-	                 3,
-	                 "limits.max_output 4095 is out of range "
-	                 "(4096..1073741824)");
+	static const struct load_case cases[] = {
+	    /* the file's order does not matter: the error is on max_output */
+	    REFUSED(OK_L "chat = {\n  max_line = 65536;\n};\n"
+	                 "limits = { max_output = 4096; };\n",
+	            5,
+	            "limits.max_output (4096) must hold one chat line: "
+	            "at least 196645 with chat.max_line 65536 at line 3"),
+	    /* the least that holds one line, and one byte less */
+	    LOADS(OK_L "chat = { max_line = 2000; };\n"
+	               "limits = { max_output = 6037; };\n",
+	          .max_output = 6037),
+	    REFUSED(OK_L "chat = { max_line = 2000; };\n"
+	                 "limits = { max_output = 6036; };\n",
+	            3,
+	            "limits.max_output (6036) must hold one chat line: "
+	            "at least 6037 with chat.max_line 2000 at line 2"),
+	    /* up to max_line 1353 the smallest max_output is enough */
+	    LOADS(OK_L "chat = { max_line = 1353; };\n"
+	               "limits = { max_output = 4096; };\n"),
+	    REFUSED(OK_L "chat = { max_line = 1354; };\n"
+	                 "limits = { max_output = 4096; };\n",
+	            3,
+	            "limits.max_output (4096) must hold one chat line: "
+	            "at least 4099 with chat.max_line 1354 at line 2"),
+	    /* either one alone keeps the other's default, which always fits */
+	    LOADS(OK_L "chat = { max_line = 65536; };\n"),
+	    LOADS(OK_L "limits = { max_output = 4096; };\n"),
+	    /* a value already refused is not blamed twice */
+	    REFUSED(OK_L "chat = { max_line = 65536; };\n"
+	                 "limits = { max_output = 4095; };\n",
+	            3,
+	            "limits.max_output 4095 is out of range "
+	            "(4096..1073741824)"),
+	};
+
+	RUN_LOAD_CASES(cases);
 }
 END_TEST
 
@@ -982,43 +1054,39 @@ START_TEST(test_motd_controls)
 }
 END_TEST
 
+/* MOTDs (libconfig string bodies) refused, and why */
+static const struct motd_case {
+	const char *motd, *msg;
+} motd_cases[] = {
+    /* a terminal title, a clear screen and a forged line */
+    {"\\x1b]0;owned\\x07\\x1b[2J\\rfake line",
+     "chat.motd has a control character (\"\\x1b\") at byte 0" TEXT_RULE},
+    {"hello\\rfake line",
+     "chat.motd has a control character (\"\\x0d\") at byte 5" TEXT_RULE},
+    /* raw bytes in the file, not only escapes */
+    {"a\x1b[2J",
+     "chat.motd has a control character (\"\\x1b\") at byte 1" TEXT_RULE},
+    {"tab\\there",
+     "chat.motd has a control character (\"\\x09\") at byte 3" TEXT_RULE},
+    /* ill-formed UTF-8, each maximal subpart as text.c sees it */
+    {"caf\\xe9", "chat.motd has invalid UTF-8 (\"\\xe9\") at byte 3" TEXT_RULE},
+    {"x\xff", "chat.motd has invalid UTF-8 (\"\\xff\") at byte 1" TEXT_RULE},
+    {"\\xc0\\xafx",
+     "chat.motd has invalid UTF-8 (\"\\xc0\") at byte 0" TEXT_RULE},
+    {"\\xed\\xa0\\x80",
+     "chat.motd has invalid UTF-8 (\"\\xed\") at byte 0" TEXT_RULE},
+    {"ab\\xe2\\x82",
+     "chat.motd has invalid UTF-8 (\"\\xe2\\x82\") at byte 2" TEXT_RULE},
+    {"\\x80", "chat.motd has invalid UTF-8 (\"\\x80\") at byte 0" TEXT_RULE},
+    /* a right-to-left override would reorder the lines after it */
+    {"abc\\xe2\\x80\\xae", "chat.motd has a bidirectional control "
+                           "(\"\\xe2\\x80\\xae\") at byte 3" TEXT_RULE},
+};
+
 START_TEST(test_motd_text)
 {
-	/* a terminal title, a clear screen and a forged line */
-	expect_motd_refused("\\x1b]0;owned\\x07\\x1b[2J\\rfake line",
-	                    "chat.motd has a control character (\"\\x1b\") at "
-	                    "byte 0" TEXT_RULE);
-	expect_motd_refused("hello\\rfake line",
-	                    "chat.motd has a control character (\"\\x0d\") at "
-	                    "byte 5" TEXT_RULE);
-	/* raw bytes in the file, not only escapes */
-	expect_motd_refused("a\x1b[2J",
-	                    "chat.motd has a control character (\"\\x1b\") at "
-	                    "byte 1" TEXT_RULE);
-	expect_motd_refused("tab\\there",
-	                    "chat.motd has a control character (\"\\x09\") at "
-	                    "byte 3" TEXT_RULE);
-	/* ill-formed UTF-8, each maximal subpart as text.c sees it */
-	expect_motd_refused("caf\\xe9",
-	                    "chat.motd has invalid UTF-8 (\"\\xe9\") at byte "
-	                    "3" TEXT_RULE);
-	expect_motd_refused("x\xff",
-	                    "chat.motd has invalid UTF-8 (\"\\xff\") at byte "
-	                    "1" TEXT_RULE);
-	expect_motd_refused("\\xc0\\xafx", "chat.motd has invalid UTF-8 "
-	                                   "(\"\\xc0\") at byte 0" TEXT_RULE);
-	expect_motd_refused("\\xed\\xa0\\x80",
-	                    "chat.motd has invalid UTF-8 "
-	                    "(\"\\xed\") at byte 0" TEXT_RULE);
-	expect_motd_refused("ab\\xe2\\x82",
-	                    "chat.motd has invalid UTF-8 "
-	                    "(\"\\xe2\\x82\") at byte 2" TEXT_RULE);
-	expect_motd_refused("\\x80", "chat.motd has invalid UTF-8 (\"\\x80\") "
-	                             "at byte 0" TEXT_RULE);
-	/* a right-to-left override would reorder the lines after it */
-	expect_motd_refused("abc\\xe2\\x80\\xae",
-	                    "chat.motd has a bidirectional control "
-	                    "(\"\\xe2\\x80\\xae\") at byte 3" TEXT_RULE);
+	for (size_t i = 0; i < sizeof(motd_cases) / sizeof(motd_cases[0]); i++)
+		expect_motd_refused(motd_cases[i].motd, motd_cases[i].msg);
 
 	/* in a list, each string on its own line, offsets within it */
 	ck_assert_int_eq(load(OK_L "chat = { motd = (\n"
@@ -1058,7 +1126,8 @@ static void tmp_setup(void)
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
-static const char *const tmp_files[] = {"main.conf", "more.conf", "sub"};
+static const char *const tmp_files[] = {"main.conf", "more.conf", "ok.conf",
+                                        "sub"};
 
 static void tmp_teardown(void)
 {
@@ -1268,67 +1337,61 @@ END_TEST
  * tests/fuzz/corpus/config/leak-string-after-include). Under ASan the leak
  * itself fails the test process.
  */
-START_TEST(test_include_misplaced_string)
+static const struct include_case {
+	const char *inc, *inc_text; /* the included file, written first */
+	const char *main_text;
+	bool in_inc; /* the error is in the included file, not main.conf */
+	int line;
+	const char *msg; /* NULL: it loads */
+	const char *motd;
+} include_cases[] = {
+    {"ok.conf", "workers = 2;\n", "@include \"@DIR@/ok.conf\"\"ipv6\"\n\n" OK_L,
+     false, 1, "syntax error", NULL},
+    /* further on, after what the included file left open */
+    {"more.conf", "chat = {\n  max_line = 100;\n",
+     OK_L "@include \"@DIR@/more.conf\"\n};\nworkers = 1 \"x\";\n", false, 4,
+     "syntax error", NULL},
+    /* in the included file: reported there, libconfig is not run */
+    {"more.conf", "workers = 1;\n\n\"stray\"\n",
+     OK_L "@include \"@DIR@/more.conf\"\n", true, 3, "syntax error", NULL},
+    /*
+     * An included file that ends inside a string or a comment: libconfig
+     * would read on into the includer's text (fuzz_config: corpus input
+     * leak-unterminated-include). Refused, libconfig not run.
+     */
+    {"more.conf", "\n\nchat = { motd = \"no end\n",
+     "@include \"@DIR@/more.conf\"\nworkers = 1 \"x\"; \"y\"\n" OK_L, true, 3,
+     "unterminated string", NULL},
+    {"more.conf", "workers = 1;\n/* no end\n",
+     "@include \"@DIR@/more.conf\"\n*/ \"x\";\n" OK_L, true, 2,
+     "unterminated comment", NULL},
+    {"more.conf", "workers = 1; /*/\n",
+     "@include \"@DIR@/more.conf\"\n*/ \"x\";\n" OK_L, true, 1,
+     "unterminated comment", NULL},
+    /* a string the included file makes room for is fine */
+    {"more.conf", "chat = { motd =\n",
+     OK_L "@include \"@DIR@/more.conf\"\n\"hello\"; };\n", false, 0, NULL,
+     "hello"},
+};
+
+START_TEST(test_include_case)
 {
-	const char *path, *more;
+	const struct include_case *t = &include_cases[_i];
+	const char *inc = tmp_write(t->inc, t->inc_text);
+	char inc_path[128];
 
-	tmp_write("ok.conf", "workers = 2;\n");
-	path = tmp_write("main.conf", "@include \"@DIR@/ok.conf\"\"ipv6\"\n"
-	                              "\n" OK_L);
-	ck_assert_int_eq(nt_config_load_file(path, &cfg, &diag), -EINVAL);
-	ck_assert_msg(diag.n == 1, "%zu errors:%s", diag.n, dump());
-	expect_error(0, path, 1, "syntax error");
-	nt_config_diag_clear(&diag);
-
-	/* further on, after what the included file left open */
-	tmp_write("more.conf", "chat = {\n  max_line = 100;\n");
-	path = tmp_write("main.conf", OK_L "@include \"@DIR@/more.conf\"\n"
-	                                   "};\nworkers = 1 \"x\";\n");
-	ck_assert_int_eq(nt_config_load_file(path, &cfg, &diag), -EINVAL);
-	ck_assert_msg(diag.n == 1, "%zu errors:%s", diag.n, dump());
-	expect_error(0, path, 4, "syntax error");
-	nt_config_diag_clear(&diag);
-
-	/* in the included file: reported there, libconfig is not run */
-	more = tmp_write("more.conf", "workers = 1;\n\n\"stray\"\n");
-	path = tmp_write("main.conf", OK_L "@include \"@DIR@/more.conf\"\n");
-	ck_assert_int_eq(nt_config_load_file(path, &cfg, &diag), -EINVAL);
-	ck_assert_msg(diag.n == 1, "%zu errors:%s", diag.n, dump());
-	expect_error(0, more, 3, "syntax error");
-	nt_config_diag_clear(&diag);
-
-	/*
-	 * An included file that ends inside a string or a comment: libconfig
-	 * would read on into the includer's text (fuzz_config: corpus input
-	 * leak-unterminated-include). Refused, libconfig not run.
-	 */
-	more = tmp_write("more.conf", "\n\nchat = { motd = \"no end\n");
-	path = tmp_write("main.conf", "@include \"@DIR@/more.conf\"\n"
-	                              "workers = 1 \"x\"; \"y\"\n" OK_L);
-	ck_assert_int_eq(nt_config_load_file(path, &cfg, &diag), -EINVAL);
-	ck_assert_msg(diag.n == 1, "%zu errors:%s", diag.n, dump());
-	expect_error(0, more, 3, "unterminated string");
-	nt_config_diag_clear(&diag);
-	more = tmp_write("more.conf", "workers = 1;\n/* no end\n");
-	path = tmp_write("main.conf", "@include \"@DIR@/more.conf\"\n"
-	                              "*/ \"x\";\n" OK_L);
-	ck_assert_int_eq(nt_config_load_file(path, &cfg, &diag), -EINVAL);
-	ck_assert_msg(diag.n == 1, "%zu errors:%s", diag.n, dump());
-	expect_error(0, more, 2, "unterminated comment");
-	nt_config_diag_clear(&diag);
-	more = tmp_write("more.conf", "workers = 1; /*/\n");
-	ck_assert_int_eq(nt_config_load_file(path, &cfg, &diag), -EINVAL);
-	ck_assert_msg(diag.n == 1, "%zu errors:%s", diag.n, dump());
-	expect_error(0, more, 1, "unterminated comment");
-	nt_config_diag_clear(&diag);
-
-	/* a string the included file makes room for is fine */
-	tmp_write("more.conf", "chat = { motd =\n");
-	path = tmp_write("main.conf", OK_L "@include \"@DIR@/more.conf\"\n"
-	                                   "\"hello\"; };\n");
-	ck_assert_msg(nt_config_load_file(path, &cfg, &diag) == 0, "%s",
+	snprintf(inc_path, sizeof(inc_path), "%s", inc);
+	const char *path = tmp_write("main.conf", t->main_text);
+	int r = nt_config_load_file(path, &cfg, &diag);
+	if (!t->msg) {
+		ck_assert_msg(r == 0, "case %d:%s", _i, dump());
+		ck_assert_str_eq(cfg->chat.motd, t->motd);
+		return;
+	}
+	ck_assert_int_eq(r, -EINVAL);
+	ck_assert_msg(diag.n == 1, "case %d: %zu errors:%s", _i, diag.n,
 	              dump());
-	ck_assert_str_eq(cfg->chat.motd, "hello");
+	expect_error(0, t->in_inc ? inc_path : path, t->line, t->msg);
 }
 END_TEST
 
@@ -1336,27 +1399,19 @@ END_TEST
 
 START_TEST(test_garbage)
 {
-	ck_assert_int_eq(load("\x01\x02\xff garbage }{ ;;"), -EINVAL);
-	ck_assert_uint_eq(diag.n, 1);
-	expect_error(0, NAME, 1, "syntax error");
-	nt_config_diag_clear(&diag);
+	static const struct load_case cases[] = {
+	    REFUSED("\x01\x02\xff garbage }{ ;;", 1, "syntax error"),
+	    REFUSED2("\n\n\nlisteners = ( { \"unterminated", 4,
+	             "unterminated string", 4, "syntax error"),
+	    /* libconfig would drop an unterminated string and what it
+	     * swallowed */
+	    REFUSED2(OK_L "chat = { motd = \"abc;\n};\n", 2,
+	             "unterminated string", 4, "syntax error"),
+	    /* nothing: one error, which no line can be blamed for */
+	    REFUSED("", 0, "missing 'listeners'"),
+	};
 
-	ck_assert_int_eq(load("\n\n\nlisteners = ( { \"unterminated"), -EINVAL);
-	ck_assert_msg(diag.n == 2, "%zu errors:%s", diag.n, dump());
-	expect_error(0, NAME, 4, "unterminated string");
-	expect_error(1, NAME, 4, "syntax error");
-	nt_config_diag_clear(&diag);
-
-	/* libconfig would drop an unterminated string and what it swallowed */
-	ck_assert_int_eq(load(OK_L "chat = { motd = \"abc;\n};\n"), -EINVAL);
-	ck_assert_msg(diag.n == 2, "%zu errors:%s", diag.n, dump());
-	expect_error(0, NAME, 2, "unterminated string");
-	expect_error(1, NAME, 4, "syntax error");
-	nt_config_diag_clear(&diag);
-
-	/* nothing: one error, which no line can be blamed for */
-	expect_one_error(load(""), 0, "missing 'listeners'");
-	nt_config_diag_clear(&diag);
+	RUN_LOAD_CASES(cases);
 
 	ck_assert_int_eq(nt_config_load_string(NULL, NAME, &cfg, &diag),
 	                 -EINVAL);
@@ -1538,10 +1593,10 @@ Suite *config_suite(void)
 	tc = tcase_create("limits");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 10);
-	tcase_add_test(tc, test_limit_name);
-	tcase_add_test(tc, test_limit_path);
-	tcase_add_test(tc, test_limit_room_user);
-	tcase_add_test(tc, test_limit_motd);
+	tcase_add_loop_test(
+	    tc, test_limit, 0,
+	    (int)(sizeof(limit_cases) / sizeof(limit_cases[0])));
+	tcase_add_test(tc, test_limit_motd_joined);
 	tcase_add_test(tc, test_limit_max_output_line);
 	tcase_add_test(tc, test_limit_max_output_greeting);
 	tcase_add_test(tc, test_too_many_listeners);
@@ -1557,7 +1612,9 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_include_max_output);
 	tcase_add_test(tc, test_include_duplicate);
 	tcase_add_test(tc, test_include_unreadable);
-	tcase_add_test(tc, test_include_misplaced_string);
+	tcase_add_loop_test(
+	    tc, test_include_case, 0,
+	    (int)(sizeof(include_cases) / sizeof(include_cases[0])));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostile");

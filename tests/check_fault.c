@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "nt_chat.h"
 #include "nt_test.h"
 #include "run_suite.h"
 #include "text.h"
@@ -391,45 +392,6 @@ static const char *tail_of(const struct io *v)
 	return v->in + (v->in_len > 300 ? v->in_len - 300 : 0);
 }
 
-/* ---- what a chat client may ever receive --------------------------------- */
-
-static bool nick_at(const char *s, size_t len, char end, size_t *used)
-{
-	const char *e = memchr(s, end, len);
-
-	if (!e || !nt_text_nick_valid(s, (size_t)(e - s), 32))
-		return false;
-	*used = (size_t)(e - s) + 1;
-	return true;
-}
-
-/*
- * One line as natter-protocol(7) has them: a server line ("*** ", "!!! ")
- * or a user's line ("<nick> ", "* nick ", "*nick* ", "-> *nick* "), and
- * nothing in it that could drive a terminal.
- */
-static bool protocol_line(const char *s, size_t len)
-{
-	size_t u;
-
-	if (!nt_text_is_clean((const uint8_t *)s, len))
-		return false;
-	if (len >= 4 && (!memcmp(s, "*** ", 4) || !memcmp(s, "!!! ", 4)))
-		return true;
-	if (len >= 1 && s[0] == '<')
-		return nick_at(s + 1, len - 1, '>', &u) && 1 + u < len &&
-		       s[1 + u] == ' ';
-	if (len >= 2 && !memcmp(s, "* ", 2))
-		return nick_at(s + 2, len - 2, ' ', &u);
-	if (len >= 4 && !memcmp(s, "-> *", 4))
-		return nick_at(s + 4, len - 4, '*', &u) && 4 + u < len &&
-		       s[4 + u] == ' ';
-	if (len >= 1 && s[0] == '*')
-		return nick_at(s + 1, len - 1, '*', &u) && 1 + u < len &&
-		       s[1 + u] == ' ';
-	return false;
-}
-
 /*
  * Every line of what v received is whole (CRLF-terminated, the last one
  * too) and a protocol line. Returns the number of lines; fails the test
@@ -477,7 +439,7 @@ static size_t check_lines(const struct io *v, const char *who)
 		ck_assert_msg(!memchr(p, '\r', len),
 		              "%s: a bare CR in \"%.*s\"", who,
 		              (int)NT_MIN(len, 80), p);
-		ck_assert_msg(protocol_line(p, len),
+		ck_assert_msg(nt_chat_protocol_line(p, len),
 		              "%s: not a protocol line: \"%.*s\"", who,
 		              (int)NT_MIN(len, 200), p);
 		lines++;
@@ -486,32 +448,6 @@ static size_t check_lines(const struct io *v, const char *who)
 }
 
 /* ---- chat clients -------------------------------------------------------- */
-
-/* read lines until one holds what (at its start if anchored) */
-static bool wait_line(int fd, const char *what, bool anchored, int timeout_ms)
-{
-	uint64_t deadline = nt_test_now_ms() + (uint64_t)timeout_ms;
-	char line[4096];
-
-	for (;;) {
-		uint64_t now = nt_test_now_ms();
-		if (now >= deadline)
-			return false;
-		ssize_t n =
-		    nt_read_line(fd, line, sizeof(line), (int)(deadline - now));
-		if (n <= 0 && n != -EMSGSIZE)
-			return false;
-		if (anchored ? !strncmp(line, what, strlen(what))
-		             : strstr(line, what) != NULL)
-			return true;
-	}
-}
-
-/* read lines until one starts with prefix; false at EOF or timeout */
-static bool wait_prefix(int fd, const char *prefix, int timeout_ms)
-{
-	return wait_line(fd, prefix, true, timeout_ms);
-}
 
 static int send_str(int fd, const char *s)
 {
@@ -525,23 +461,11 @@ static int send_str(int fd, const char *s)
 static int chat_client_opt(const char *src, const char *nick, const char *room,
                            bool small)
 {
-	char cmd[128], want[128];
 	int fd =
 	    connect_opt(src, nt_daemon_port(&d, "chat"), 5000 * SLOW, small);
 
 	ck_assert_msg(fd >= 0, "connect from %s: %s", src, strerror(-fd));
-
-	ck_assert(wait_prefix(fd, "*** you are now in #lobby", 5000 * SLOW));
-	snprintf(cmd, sizeof(cmd), "/nick %s\r\n", nick);
-	ck_assert_int_eq(send_str(fd, cmd), 0);
-	snprintf(want, sizeof(want), "*** you are now known as %s", nick);
-	if (strcmp(room, "lobby")) {
-		snprintf(cmd, sizeof(cmd), "/join #%s\r\n", room);
-		ck_assert_int_eq(send_str(fd, cmd), 0);
-		snprintf(want, sizeof(want), "*** you are now in #%s", room);
-	}
-	ck_assert_msg(wait_prefix(fd, want, 5000 * SLOW),
-	              "%s never got into #%s", nick, room);
+	nt_chat_enter(fd, nick, room, 5000 * SLOW);
 	return fd;
 }
 
@@ -555,16 +479,6 @@ static int chat_client_small(const char *src, const char *nick,
                              const char *room)
 {
 	return chat_client_opt(src, nick, room, true);
-}
-
-/* /ping TOKEN must come back as "*** pong TOKEN" */
-static bool chat_alive(int fd, const char *token)
-{
-	char cmd[128], want[128];
-
-	snprintf(cmd, sizeof(cmd), "/ping %s\r\n", token);
-	snprintf(want, sizeof(want), "*** pong %s", token);
-	return send_str(fd, cmd) == 0 && wait_prefix(fd, want, 5000 * SLOW);
 }
 
 /* ---- the canary ---------------------------------------------------------- */
@@ -613,7 +527,7 @@ static uint64_t canary_chat(int a, int b, unsigned round, char *err,
 	snprintf(want, sizeof(want), "<canary%c> c%u", round % 2 ? 'B' : 'A',
 	         round);
 	if (send_str(say, msg) < 0 ||
-	    !wait_prefix(hear, want, 2 * CANARY_WORST_MS))
+	    !nt_chat_wait_line(hear, want, true, 2 * CANARY_WORST_MS))
 		snprintf(err, size, "chat round %u: \"%s\" never came", round,
 		         want);
 	return nt_test_now_ms() - t;
@@ -636,8 +550,8 @@ static void *canary_main(void *arg)
 	int fds[2] = {a, b};
 	for (int i = 0; i < 2; i++)
 		if (send_str(fds[i], setup[i]) < 0 ||
-		    !wait_prefix(fds[i], "*** you are now in #canary",
-		                 5000 * SLOW)) {
+		    !nt_chat_wait_line(fds[i], "*** you are now in #canary",
+		                       true, 5000 * SLOW)) {
 			snprintf(c->error, sizeof(c->error), "chat set-up");
 			goto out;
 		}
@@ -834,7 +748,7 @@ static void fault_start(const struct fault_conf *c)
 		                 0);
 		close(e);
 		int ch = chat_client(OBSERVER, "warmup", "warmup");
-		ck_assert(chat_alive(ch, "warm"));
+		ck_assert(nt_chat_alive(ch, "warm", 5000 * SLOW));
 		close(ch);
 	}
 	canary_start();
@@ -927,7 +841,7 @@ START_TEST(test_random_chat)
 	fprintf(stderr, "random chat: the observer got %zu clean lines\n",
 	        lines);
 	v[1].fd = -1;
-	ck_assert(chat_alive(obs, "after"));
+	ck_assert(nt_chat_alive(obs, "after", 5000 * SLOW));
 	close(obs);
 	io_free(&v[0]);
 	io_free(&v[1]);
@@ -1029,8 +943,8 @@ START_TEST(test_iac_flood)
 	fault_start(&base_conf);
 	int obs = chat_client(OBSERVER, "observer", "lobby");
 	int atk = chat_client(ATTACKER, "telnetter", "lobby");
-	ck_assert(
-	    wait_line(obs, " is now known as telnetter\r", false, 5000 * SLOW));
+	ck_assert(nt_chat_wait_line(obs, " is now known as telnetter\r", false,
+	                            5000 * SLOW));
 	io_init(&v[0], atk, 4 * MIB);
 	io_init(&v[1], obs, 64 * KIB);
 	io_send(&v[0], p, n);
@@ -1154,7 +1068,8 @@ START_TEST(test_unterminated_sb)
 	fault_start(&base_conf);
 	int obs = chat_client(OBSERVER, "observer", "lobby");
 	int atk = chat_client(ATTACKER, "sb", "lobby");
-	ck_assert(wait_line(obs, " is now known as sb\r", false, 5000 * SLOW));
+	ck_assert(nt_chat_wait_line(obs, " is now known as sb\r", false,
+	                            5000 * SLOW));
 	io_init(&v[0], atk, 64 * KIB);
 	io_init(&v[1], obs, 64 * KIB);
 	io_send(&v[0], p, n);
@@ -1209,8 +1124,8 @@ START_TEST(test_hostile_text)
 	fault_start(&roomy_conf); /* a megabyte of lines in a burst */
 	int obs = chat_client(OBSERVER, "observer", "lobby");
 	int atk = chat_client(ATTACKER, "mallory", "lobby");
-	ck_assert(
-	    wait_line(obs, " is now known as mallory\r", false, 5000 * SLOW));
+	ck_assert(nt_chat_wait_line(obs, " is now known as mallory\r", false,
+	                            5000 * SLOW));
 
 	say_expect(atk, obs, nuls, sizeof(nuls) - 1, "<mallory> abc\r\n");
 	say_expect(atk, obs, bad_utf8, sizeof(bad_utf8) - 1,
@@ -1229,7 +1144,8 @@ START_TEST(test_hostile_text)
 	ck_assert_int_eq(nt_write_all(atk, "\r\n", 2, 5000), 0);
 	ck_assert_int_eq(nt_write_all(atk, zeros, sizeof(zeros), 5000), 0);
 	ck_assert_int_eq(nt_write_all(atk, "\r\n", 2, 5000), 0);
-	ck_assert(wait_prefix(atk, "!!! line too long", 5000 * SLOW));
+	ck_assert(
+	    nt_chat_wait_line(atk, "!!! line too long", true, 5000 * SLOW));
 
 	/* a bidi override in a nick is removed before the nick is looked
 	 * at; a non-ASCII nick is refused */
@@ -1237,11 +1153,12 @@ START_TEST(test_hostile_text)
 	                               "eve\xe2\x81\xa6"
 	                               "\r\n"),
 	                 0);
-	ck_assert(
-	    wait_prefix(atk, "*** you are now known as eve\r", 5000 * SLOW));
+	ck_assert(nt_chat_wait_line(atk, "*** you are now known as eve\r", true,
+	                            5000 * SLOW));
 	say_expect(atk, obs, "", 0, "*** mallory is now known as eve\r\n");
 	ck_assert_int_eq(send_str(atk, "/nick \xc3\xa9ve\r\n"), 0);
-	ck_assert(wait_prefix(atk, "!!! invalid nick", 5000 * SLOW));
+	ck_assert(
+	    nt_chat_wait_line(atk, "!!! invalid nick", true, 5000 * SLOW));
 	ck_assert_int_eq(send_str(obs, "/who\r\n"), 0);
 	char who[512];
 	ck_assert_int_gt(nt_read_line(obs, who, sizeof(who), 5000 * SLOW), 0);

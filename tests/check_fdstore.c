@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nt_chat.h"
 #include "nt_test.h"
 #include "run_suite.h"
 #include "sd.h"
@@ -284,23 +285,18 @@ static bool bob_gone(void)
 
 static void say(int fd, const char *line)
 {
-	char buf[256];
-
-	snprintf(buf, sizeof(buf), "%s\r\n", line);
-	ck_assert_int_eq(nt_write_all(fd, buf, strlen(buf), IO_MS), 0);
+	ck_assert_int_eq(nt_chat_send_fd(fd, IO_MS, "%s", line), 0);
 }
 
 static void expect(int fd, const char *needle)
 {
-	char line[512];
-	ssize_t n = nt_read_line_with(fd, needle, line, sizeof(line), IO_MS);
+	bool ok = nt_chat_wait_line(fd, needle, false, IO_MS);
 
-	if (n <= 0) {
+	if (!ok) {
 		nt_daemon_dump_log(&d);
 		nt_daemon_dump_log(&d2);
 	}
-	ck_assert_msg(n > 0, "no line with \"%s\": %s", needle,
-	              n == -EPIPE ? "EOF" : strerror((int)-n));
+	ck_assert_msg(ok, "no line with \"%s\"", needle);
 }
 
 /* read and drop what fd has, until nothing came for 300 ms */
@@ -312,18 +308,11 @@ static void drain(int fd)
 		;
 }
 
-/* a chat client that is nick in room */
+/* a chat client that is nick in #room */
 static int chatter(int fd, const char *nick, const char *room)
 {
-	char cmd[64];
-
-	expect(fd, "you are now in #lobby");
-	snprintf(cmd, sizeof(cmd), "/nick %s", nick);
-	say(fd, cmd);
-	expect(fd, "you are now known as");
-	snprintf(cmd, sizeof(cmd), "/join %s", room);
-	say(fd, cmd);
-	expect(fd, "you are now in #");
+	nt_chat_enter(fd, nick, NULL, IO_MS);
+	nt_chat_join(fd, room, IO_MS);
 	return fd;
 }
 

@@ -145,7 +145,8 @@ START_TEST(test_error_list)
 	ck_assert_int_eq(natter__errno_code(EPIPE), NATTER_ECONNRESET);
 	ck_assert_int_eq(natter__errno_code(ETIMEDOUT), NATTER_ETIMEDOUT);
 	ck_assert_int_eq(natter__errno_code(EBADF), NATTER_EIO);
-	ck_assert_str_eq(natter_version(), "0.1.0");
+	ck_assert_str_eq(natter_version(), PACKAGE_VERSION);
+	ck_assert_str_eq(natter_version(), NATTER_VERSION);
 }
 END_TEST
 

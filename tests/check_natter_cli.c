@@ -517,7 +517,7 @@ START_TEST(test_usage)
 	CHECK_CODE(r, 2);
 	run_cli(&r, NULL, 0, 5000, 0, NULL, version);
 	CHECK_CODE(r, 0);
-	ck_assert_str_eq(r.out, "natter 0.1.0\n");
+	ck_assert_str_eq(r.out, "natter " PACKAGE_VERSION "\n");
 }
 END_TEST
 

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nt_chat.h"
 #include "nt_test.h"
 #include "run_suite.h"
 
@@ -102,26 +103,16 @@ static void hup(const char *expect, int nth)
 
 static int chat_client(const char *name)
 {
-	char line[512];
 	int fd = nt_daemon_connect(&d, name);
 
-	ck_assert_int_gt(
-	    nt_read_line_with(fd, "you are now in", line, sizeof(line), IO_MS),
-	    0);
+	nt_chat_enter(fd, NULL, NULL, IO_MS);
 	return fd;
 }
 
 /* a chat client still served: /ping gets its pong */
 static void chat_alive(int fd, const char *token)
 {
-	char cmd[64], want[64], line[512];
-
-	snprintf(cmd, sizeof(cmd), "/ping %s\r\n", token);
-	snprintf(want, sizeof(want), "*** pong %s", token);
-	ck_assert_int_eq(nt_write_all(fd, cmd, strlen(cmd), IO_MS), 0);
-	ck_assert_msg(nt_read_line_with(fd, want, line, sizeof(line), IO_MS) >
-	                  0,
-	              "no pong for %s", token);
+	ck_assert_msg(nt_chat_alive(fd, token, IO_MS), "no pong for %s", token);
 }
 
 /*

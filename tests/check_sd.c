@@ -137,7 +137,9 @@ END_TEST
 /* ---- notifications ------------------------------------------------------ */
 
 /* natterd with NOTIFY_SOCKET (and extra env), not waiting for ready */
-static void spawn_notified(const char *const *env_extra, const char *conf)
+/* hooks: run natterd-test, the build with the test-only hooks */
+static void spawn_notified(const char *const *env_extra, const char *conf,
+                           bool hooks)
 {
 	const char *env[8];
 	size_t n = 0;
@@ -148,7 +150,7 @@ static void spawn_notified(const char *const *env_extra, const char *conf)
 	for (size_t i = 0; env_extra && env_extra[i] && n < 7; i++)
 		env[n++] = env_extra[i];
 	env[n] = NULL;
-	struct nt_daemon_opts o = {.env = env};
+	struct nt_daemon_opts o = {.env = env, .test_hooks = hooks};
 	ck_assert_int_eq(nt_daemon_spawn(&d, &o, "%s", conf), 0);
 }
 
@@ -176,7 +178,7 @@ START_TEST(test_ready)
 {
 	char msg[4096], val[256], line[512];
 
-	spawn_notified(NULL, CHAT_ECHO_CONF);
+	spawn_notified(NULL, CHAT_ECHO_CONF, false);
 	wait_notify("READY=1", msg, sizeof(msg), NT_TEST_READY_MS);
 	/* the log line is written before READY=1 is sent */
 	ck_assert_int_eq(nt_daemon_wait_ready(&d, 0), 0);
@@ -202,7 +204,7 @@ START_TEST(test_status)
 	char msg[4096], val[256], line[512];
 	int c[3];
 
-	spawn_notified(NULL, CHAT_ECHO_CONF);
+	spawn_notified(NULL, CHAT_ECHO_CONF, false);
 	wait_notify("READY=1", msg, sizeof(msg), NT_TEST_READY_MS);
 	ck_assert_int_eq(nt_daemon_wait_ready(&d, 0), 0);
 	for (int i = 0; i < 3; i++) {
@@ -249,7 +251,7 @@ START_TEST(test_reload_and_stop)
 {
 	char msg[4096], val[256];
 
-	spawn_notified(NULL, CHAT_ECHO_CONF);
+	spawn_notified(NULL, CHAT_ECHO_CONF, false);
 	wait_notify("READY=1", msg, sizeof(msg), NT_TEST_READY_MS);
 
 	uint64_t before = mono_usec();
@@ -309,7 +311,7 @@ START_TEST(test_watchdog_rate)
 	uint64_t at[64];
 	char msg[4096];
 
-	spawn_notified(env, CHAT_ECHO_CONF);
+	spawn_notified(env, CHAT_ECHO_CONF, false);
 	wait_notify("READY=1", msg, sizeof(msg), NT_TEST_READY_MS);
 	uint64_t t0 = nt_test_now_ms();
 	size_t n = collect_pings(at, 64, 6000, t0);
@@ -327,7 +329,7 @@ START_TEST(test_watchdog_rate)
 	nt_notify_close(&nfy);
 
 	/* no WATCHDOG_USEC: no pings at all */
-	spawn_notified(NULL, CHAT_ECHO_CONF);
+	spawn_notified(NULL, CHAT_ECHO_CONF, false);
 	wait_notify("READY=1", msg, sizeof(msg), NT_TEST_READY_MS);
 	ck_assert_int_eq(collect_pings(at, 64, 3000, nt_test_now_ms()), 0);
 }
@@ -345,7 +347,7 @@ START_TEST(test_watchdog_stuck_worker)
 	uint64_t at[64];
 	char msg[4096];
 
-	spawn_notified(env, CHAT_ECHO_CONF);
+	spawn_notified(env, CHAT_ECHO_CONF, true);
 	wait_notify("READY=1", msg, sizeof(msg), NT_TEST_READY_MS);
 	ck_assert_int_ge(collect_pings(at, 64, 2500, nt_test_now_ms()), 1);
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "natter_test.h"
+#include "nt_chat.h"
 
 /* the lowest port the kernel hands out by itself (to clients, to port 0) */
 static unsigned ephemeral_low(void)
@@ -346,20 +347,7 @@ ssize_t tn_obs_line(int fd, char *buf, size_t size, int timeout_ms)
 
 bool tn_obs_wait(int fd, const char *s, int timeout_ms)
 {
-	uint64_t end = nt_test_now_ms() + (uint64_t)timeout_ms;
-	char line[2048];
-
-	for (;;) {
-		uint64_t now = nt_test_now_ms();
-		if (now >= end)
-			return false;
-		ssize_t n =
-		    nt_read_line(fd, line, sizeof(line), (int)(end - now));
-		if (n <= 0)
-			return false;
-		if (strstr(line, s))
-			return true;
-	}
+	return nt_chat_wait_line(fd, s, false, timeout_ms);
 }
 
 void tn_obs_expect(int fd, const char *const *want, size_t n, int timeout_ms)
@@ -380,14 +368,9 @@ void tn_obs_expect(int fd, const char *const *want, size_t n, int timeout_ms)
 
 int tn_observer(const struct nt_daemon *d, const char *nick, const char *room)
 {
-	char cmd[128], want[96];
 	int fd = nt_daemon_connect(d, "chat");
 
-	snprintf(cmd, sizeof(cmd), "/nick %s\r\n/join %s\r\n", nick, room);
-	ck_assert_int_eq(nt_write_all(fd, cmd, strlen(cmd), 5000), 0);
-	snprintf(want, sizeof(want), "*** you are now in #%s", room);
-	ck_assert_msg(tn_obs_wait(fd, want, 10000),
-	              "observer %s never got into #%s", nick, room);
+	nt_chat_enter(fd, nick, room, 10000);
 	return fd;
 }
 

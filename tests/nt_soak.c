@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "text.h"
+#include "nt_chat.h"
 
 #define MAX_CLIENTS  1024
 #define IN_MAX       (256 * 1024)
@@ -221,14 +221,6 @@ __attribute__((format(printf, 2, 3))) static void say(struct client *c,
 
 /* ---- chat ------------------------------------------------------------ */
 
-static bool protocol_line(const char *s, size_t len)
-{
-	if (!nt_text_is_clean((const uint8_t *)s, len))
-		return false;
-	return len >= 1 &&
-	       (s[0] == '*' || s[0] == '!' || s[0] == '<' || s[0] == '-');
-}
-
 /* "<mR_I> sN ..." from a member of this client's room: its order */
 static void member_line(struct client *c, const char *s, size_t len)
 {
@@ -255,7 +247,7 @@ static void chat_line(struct client *c, const char *s, size_t len)
 	char want[64];
 
 	st.lines++;
-	if (!protocol_line(s, len)) {
+	if (!nt_chat_protocol_line(s, len)) {
 		fail(c, "not a protocol line: %.*s", (int)(len < 80 ? len : 80),
 		     s);
 		return;

@@ -254,15 +254,27 @@ int nt_exit_code(int wait_status)
 	return -1;
 }
 
-const char *nt_natterd_path(void)
+static const char *program_path(const char *env, const char *rel,
+                                const char *up)
 {
-	const char *p = getenv("NATTERD");
+	const char *p = getenv(env);
 
 	if (p && *p)
 		return p;
-	if (access("daemon/natterd", X_OK) == 0)
-		return "daemon/natterd";
-	return "../daemon/natterd";
+	if (access(rel, X_OK) == 0)
+		return rel;
+	return up;
+}
+
+const char *nt_natterd_path(void)
+{
+	return program_path("NATTERD", "daemon/natterd", "../daemon/natterd");
+}
+
+const char *nt_natterd_test_path(void)
+{
+	return program_path("NATTERD_TEST", "daemon/natterd-test",
+	                    "../daemon/natterd-test");
 }
 
 /* read a whole file; NUL-terminated, never NULL ("" if unreadable) */
@@ -531,7 +543,8 @@ static int daemon_vspawn(struct nt_daemon *d, const struct nt_daemon_opts *o,
 			argv[argc++] = o->wrapper[i];
 		}
 	}
-	argv[argc++] = nt_natterd_path();
+	argv[argc++] =
+	    o->test_hooks ? nt_natterd_test_path() : nt_natterd_path();
 	if (!o->no_config) {
 		argv[argc++] = "-c";
 		argv[argc++] = d->conf;

@@ -67,6 +67,11 @@ struct nt_daemon_opts {
 	const int *pass_fds;
 	size_t n_pass_fds;
 	const char *fdnames;
+	/*
+	 * Run natterd-test (nt_natterd_test_path()): natterd built with the
+	 * test-only hooks, which the installed natterd never has.
+	 */
+	bool test_hooks;
 };
 
 /*
@@ -170,6 +175,8 @@ void nt_run_free(struct nt_run *r);
 
 /* $NATTERD, or daemon/natterd or ../daemon/natterd, whichever exists */
 const char *nt_natterd_path(void);
+/* the same for natterd-test: $NATTERD_TEST, or daemon/natterd-test... */
+const char *nt_natterd_test_path(void);
 
 /*
  * Clients. The fds returned are non-blocking and close-on-exec; the I/O
