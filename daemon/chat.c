@@ -357,20 +357,39 @@ static void deliver_local_room(struct local_room *r, struct nt_buf *b,
 	}
 }
 
+/* a chat line for another worker's sessions, carried in the call */
+struct chat_post {
+	struct nt_buf *buf; /* a reference, formatted once */
+	uint64_t id;        /* to this session, if room is "" */
+	uint32_t slot;
+	char room[NT_ROOM_MAX + 1]; /* or to this room */
+};
+
+static void chat_deliver(struct nt_worker *w, void *arg);
+
+static void chat_post_release(void *arg)
+{
+	struct chat_post *p = arg;
+
+	nt_buf_unref(p->buf);
+}
+
+/* one message per worker, the line referenced, not copied; the queue
+ * keeps a sender's lines in order */
 static void post_chat(struct nt_worker *to, struct nt_buf *b, const char *room,
                       uint64_t id, uint32_t slot)
 {
-	struct nt_msg *m = calloc(1, sizeof(*m));
+	struct nt_msg *m = nt_worker_call_new(chat_deliver, chat_post_release,
+	                                      sizeof(struct chat_post));
 	if (!m) {
 		nt_log_warnx("out of memory: a chat line was not delivered");
 		return;
 	}
-	m->type = NT_MSG_CHAT;
-	m->u.chat.buf = nt_buf_ref(b);
-	m->u.chat.id = id;
-	m->u.chat.slot = slot;
-	snprintf(m->u.chat.room, sizeof(m->u.chat.room), "%s",
-	         room ? room : "");
+	struct chat_post *p = m->u.call.arg;
+	p->buf = nt_buf_ref(b);
+	p->id = id;
+	p->slot = slot;
+	snprintf(p->room, sizeof(p->room), "%s", room ? room : "");
 	nt_worker_post(to, m);
 }
 
@@ -1193,20 +1212,20 @@ static void chat_reconfigure(struct nt_conn *c, const struct nt_config *old)
 		reply(s, motd_reply(s, NEW_MOTD_LINE));
 }
 
-void nt_chat_deliver(struct nt_worker *w, struct nt_msg *m)
+/* a chat_post from another worker; its release drops the reference */
+static void chat_deliver(struct nt_worker *w, void *arg)
 {
 	struct nt_chat_worker *cw = w->chat;
-	struct nt_buf *b = m->u.chat.buf;
+	const struct chat_post *p = arg;
 
-	if (cw && m->u.chat.room[0]) {
-		deliver_local_room(lroom_get(cw, m->u.chat.room), b, NULL);
-	} else if (cw && m->u.chat.slot < cw->n_slots) {
-		struct chat_session *s = cw->slot[m->u.chat.slot];
+	if (cw && p->room[0]) {
+		deliver_local_room(lroom_get(cw, p->room), p->buf, NULL);
+	} else if (cw && p->slot < cw->n_slots) {
+		struct chat_session *s = cw->slot[p->slot];
 		/* the session may have left since the sender looked it up */
-		if (s && s->ent.id == m->u.chat.id)
-			deliver_one(s, b);
+		if (s && s->ent.id == p->id)
+			deliver_one(s, p->buf);
 	}
-	nt_buf_unref(b);
 }
 
 const struct nt_service_ops nt_chat_ops = {

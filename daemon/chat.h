@@ -7,14 +7,10 @@
 #include "conn.h"
 
 struct nt_worker;
-struct nt_msg;
 struct nt_chat_worker;
 
 extern const struct nt_service_ops nt_chat_ops;
 
-/* An NT_MSG_CHAT posted by another worker: deliver it here and drop the
- * message's buffer reference. */
-void nt_chat_deliver(struct nt_worker *w, struct nt_msg *m);
 /* The worker moved to a new configuration: resize what depends on it. */
 void nt_chat_worker_reconfigure(struct nt_worker *w);
 /* A worker's chat state; NULL is fine. */

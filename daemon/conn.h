@@ -104,12 +104,12 @@ void nt_conn_restore_free(struct nt_conn_restore *r);
 
 /*
  * An idle connection costs this struct and a timer heap slot, so it is kept
- * small (200 bytes: the flags are bits, rare state lives elsewhere): the
+ * small (208 bytes: the flags are bits, rare state lives elsewhere): the
  * RSS per connection of make bench's hold scenario (BENCHMARKS.md) counts
  * every byte of it.
  */
 struct nt_conn {
-	int fd;
+	struct nt_watch watch;  /* its socket: fd, what epoll watches for */
 	uint8_t pause;          /* NT_PAUSE_* bits */
 	bool closing : 1;       /* nt_conn_close() was called */
 	bool handover : 1;      /* the next natterd takes it over: let go */
@@ -118,7 +118,6 @@ struct nt_conn {
 	bool want_write : 1;    /* EPOLLOUT is armed */
 	bool in_flush_list : 1; /* queued for the end-of-loop flush */
 	bool lc_owned : 1;      /* lc is our own copy, freed with us */
-	uint32_t events;        /* what epoll is watching for */
 	uint32_t heap_idx;      /* place in the worker's timer heap */
 	struct nt_worker *w;
 	/* in w->cfg, or our own copy (lc_owned) when its listener is gone or
@@ -231,8 +230,8 @@ void nt_conn_set_timer(struct nt_conn *c, uint64_t when_ms);
 /* The worker's timer heap says our deadline has come. */
 void nt_conn_on_deadline(struct nt_conn *c);
 
-/* Epoll reported events for this connection. */
-void nt_conn_on_events(struct nt_conn *c, uint32_t events);
+/* Epoll reported events for this connection (its watch's callback). */
+void nt_conn_on_events(struct nt_watch *wt, uint32_t events);
 
 /*
  * The one teardown path: mark the connection, stop all I/O on it, and let
