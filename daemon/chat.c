@@ -166,10 +166,23 @@ const char *nt_chat_usage(enum nt_chat_cmd cmd)
 
 /* ---- per-worker state ---- */
 
+/* the registry every worker shares, and this worker's chat state */
+static inline struct nt_hub *chat_hub(const struct nt_worker *w)
+{
+	return w->svc_shared[NT_SERVICE_CHAT];
+}
+
+static inline struct nt_chat_worker *chat_state(const struct nt_worker *w)
+{
+	return w->svc_state[NT_SERVICE_CHAT];
+}
+
+static void chat_worker_free(void *state);
+
 static struct nt_chat_worker *chat_worker(struct nt_worker *w)
 {
-	if (w->chat)
-		return w->chat;
+	if (chat_state(w))
+		return chat_state(w);
 	struct nt_chat_worker *cw = calloc(1, sizeof(*cw));
 	if (!cw)
 		return NULL;
@@ -178,15 +191,17 @@ static struct nt_chat_worker *chat_worker(struct nt_worker *w)
 	cw->clean = malloc(cw->clean_cap);
 	cw->workers = calloc(NT_MAX(w->n_peers, 1), sizeof(bool));
 	if (!cw->clean || !cw->workers) {
-		nt_chat_worker_free(cw);
+		chat_worker_free(cw);
 		return NULL;
 	}
-	return w->chat = cw;
+	w->svc_state[NT_SERVICE_CHAT] = cw;
+	return cw;
 }
 
-void nt_chat_worker_reconfigure(struct nt_worker *w)
+/* the worker moved to a new configuration: resize what depends on it */
+static void chat_worker_reconfigure(struct nt_worker *w, void *state)
 {
-	struct nt_chat_worker *cw = w->chat;
+	struct nt_chat_worker *cw = state;
 	size_t cap = NT_TEXT_CLEAN_MAX((size_t)w->cfg->chat.max_line);
 
 	/* only ever grows: a session keeps its old max_line until its
@@ -204,8 +219,10 @@ void nt_chat_worker_reconfigure(struct nt_worker *w)
 	cw->clean_cap = cap;
 }
 
-void nt_chat_worker_free(struct nt_chat_worker *cw)
+static void chat_worker_free(void *state)
 {
+	struct nt_chat_worker *cw = state;
+
 	if (!cw)
 		return;
 	free(cw->slot);
@@ -397,10 +414,10 @@ static void fan_out(struct chat_session *from, const char *room,
                     struct nt_buf *b)
 {
 	struct nt_worker *w = from->c->w;
-	struct nt_chat_worker *cw = w->chat;
+	struct nt_chat_worker *cw = chat_state(w);
 
 	deliver_local_room(lroom_get(cw, room), b, from);
-	nt_hub_room_workers(w->hub, room, cw->workers);
+	nt_hub_room_workers(chat_hub(w), room, cw->workers);
 	for (size_t i = 0; i < w->n_peers; i++)
 		if (cw->workers[i] && w->peers[i] != w)
 			post_chat(w->peers[i], b, room, 0, 0);
@@ -521,11 +538,11 @@ static int chat_enter_restored(struct chat_session *s,
                                unsigned *members)
 {
 	const char *room = rs->room[0] ? rs->room : chat_conf(s)->default_room;
-	int rc =
-	    nt_hub_enter_as(s->c->w->hub, &s->ent, rs->nick, room, members);
+	int rc = nt_hub_enter_as(chat_hub(s->c->w), &s->ent, rs->nick, room,
+	                         members);
 
 	if (rc == -ENOSPC && strcmp(room, chat_conf(s)->default_room))
-		rc = nt_hub_enter_as(s->c->w->hub, &s->ent, rs->nick,
+		rc = nt_hub_enter_as(chat_hub(s->c->w), &s->ent, rs->nick,
 		                     chat_conf(s)->default_room, members);
 	return rc;
 }
@@ -585,7 +602,7 @@ static int chat_open(struct nt_conn *c, const struct nt_sd_session *rs)
 	nt_line_init(&s->line, NULL, chat_conf(s)->max_line);
 	s->tokens = (uint64_t)chat_conf(s)->flood_burst * 1000;
 	s->tokens_at = nt_conn_now(c);
-	s->ent.id = nt_hub_next_id(c->w->hub);
+	s->ent.id = nt_hub_next_id(chat_hub(c->w));
 	s->ent.worker = c->w->id;
 	if (slot_take(cw, s) < 0)
 		return -ENOMEM;
@@ -593,7 +610,7 @@ static int chat_open(struct nt_conn *c, const struct nt_sd_session *rs)
 	if (rs)
 		rc = chat_enter_restored(s, rs, &members);
 	else
-		rc = nt_hub_enter(c->w->hub, &s->ent, room, &members);
+		rc = nt_hub_enter(chat_hub(c->w), &s->ent, room, &members);
 	if (rc == -ENOSPC) {
 		chat_error(s, "the server has too many rooms; try again later");
 		nt_conn_finish(c, "no room for the default room");
@@ -627,10 +644,10 @@ static void chat_leave(struct chat_session *s, const char *why)
 	/* whoever has seen the quit must not find us in /who or /rooms any
 	 * more, nor find the nick taken: leave the registry now, not when
 	 * the connection is finally freed */
-	nt_hub_leave(s->c->w->hub, &s->ent);
+	nt_hub_leave(chat_hub(s->c->w), &s->ent);
 	s->entered = false;
-	if (s->c->w->chat)
-		lroom_remove(s->c->w->chat, s);
+	if (chat_state(s->c->w))
+		lroom_remove(chat_state(s->c->w), s);
 }
 
 static void chat_close(struct nt_conn *c)
@@ -643,11 +660,12 @@ static void chat_close(struct nt_conn *c)
 	if (!c->handover)
 		chat_leave(s, c->close_reason);
 	if (s->entered)
-		nt_hub_leave(c->w->hub, &s->ent);
-	if (c->w->chat) {
-		lroom_remove(c->w->chat, s);
-		if (c->w->chat->slot && c->w->chat->slot[s->ent.slot] == s)
-			slot_give(c->w->chat, s);
+		nt_hub_leave(chat_hub(c->w), &s->ent);
+	if (chat_state(c->w)) {
+		lroom_remove(chat_state(c->w), s);
+		if (chat_state(c->w)->slot &&
+		    chat_state(c->w)->slot[s->ent.slot] == s)
+			slot_give(chat_state(c->w), s);
 	}
 	free(s->linebuf);
 	nt_buf_unref(s->pend);
@@ -696,7 +714,7 @@ static void cmd_nick(struct chat_session *s, const struct nt_chat_line *l)
 		return;
 	}
 	memcpy(old, s->ent.nick, sizeof(old));
-	if (nt_hub_rename(s->c->w->hub, &s->ent, nick) < 0) {
+	if (nt_hub_rename(chat_hub(s->c->w), &s->ent, nick) < 0) {
 		chat_error(s, "nick %s is taken", nick);
 		return;
 	}
@@ -710,12 +728,12 @@ static void cmd_nick(struct chat_session *s, const struct nt_chat_line *l)
 
 static void cmd_join_room(struct chat_session *s, const char *room)
 {
-	struct nt_chat_worker *cw = s->c->w->chat;
+	struct nt_chat_worker *cw = chat_state(s->c->w);
 	char old[NT_ROOM_MAX + 1];
 	unsigned members = 0;
 
 	memcpy(old, s->ent.room, sizeof(old));
-	int rc = nt_hub_move(s->c->w->hub, &s->ent, room, &members);
+	int rc = nt_hub_move(chat_hub(s->c->w), &s->ent, room, &members);
 	if (rc == -EALREADY) {
 		chat_error(s, "you are already in #%s", room);
 		return;
@@ -825,7 +843,7 @@ static void cmd_who(struct chat_session *s, const struct nt_chat_line *l)
 		           (int)nt_text_prefix(l->arg, l->arg_len, 64), l->arg);
 		return;
 	}
-	unsigned n = nt_hub_who(s->c->w->hub, room, names, WHO_MAX);
+	unsigned n = nt_hub_who(chat_hub(s->c->w), room, names, WHO_MAX);
 	qsort(names, NT_MIN(n, WHO_MAX), sizeof(names[0]), cmp_nick);
 	if (!n) {
 		chat_error(s, "no such room: #%s", room);
@@ -852,7 +870,7 @@ static void cmd_rooms(struct chat_session *s, const struct nt_chat_line *l)
 		error_usage(s, l->cmd, "no arguments");
 		return;
 	}
-	unsigned n = nt_hub_rooms(s->c->w->hub, info, ROOMS_MAX), i;
+	unsigned n = nt_hub_rooms(chat_hub(s->c->w), info, ROOMS_MAX), i;
 	qsort(info, NT_MIN(n, ROOMS_MAX), sizeof(info[0]), cmp_room);
 	struct nt_buf *b = nt_buf_new(ROOMS_REPLY_MAX);
 	size_t room_left = nt_conn_room(s->c);
@@ -882,7 +900,7 @@ static void cmd_msg(struct chat_session *s, const struct nt_chat_line *l)
 	}
 	if (l->arg_len > NT_NICK_LIMIT ||
 	    (snprintf(nick, sizeof(nick), "%.*s", (int)l->arg_len, l->arg),
-	     nt_hub_find(s->c->w->hub, nick, &t) < 0)) {
+	     nt_hub_find(chat_hub(s->c->w), nick, &t) < 0)) {
 		chat_error(s, "no such nick: %.*s",
 		           (int)nt_text_prefix(l->arg, l->arg_len, 64), l->arg);
 		return;
@@ -893,8 +911,9 @@ static void cmd_msg(struct chat_session *s, const struct nt_chat_line *l)
 		return;
 	struct nt_worker *w = s->c->w;
 	if (t.worker == w->id) {
-		struct chat_session *to =
-		    t.slot < w->chat->n_slots ? w->chat->slot[t.slot] : NULL;
+		struct chat_session *to = t.slot < chat_state(w)->n_slots
+		                              ? chat_state(w)->slot[t.slot]
+		                              : NULL;
 		if (to && to->ent.id == t.id)
 			deliver_one(to, b);
 	} else {
@@ -984,7 +1003,7 @@ static void chat_command(struct chat_session *s, const struct nt_chat_line *l)
 
 static void chat_line(struct chat_session *s, const uint8_t *line, size_t len)
 {
-	struct nt_chat_worker *cw = s->c->w->chat;
+	struct nt_chat_worker *cw = chat_state(s->c->w);
 	struct nt_chat_line l;
 
 	size_t n = nt_text_clean(line, len, cw->clean, cw->clean_cap);
@@ -1215,7 +1234,7 @@ static void chat_reconfigure(struct nt_conn *c, const struct nt_config *old)
 /* a chat_post from another worker; its release drops the reference */
 static void chat_deliver(struct nt_worker *w, void *arg)
 {
-	struct nt_chat_worker *cw = w->chat;
+	struct nt_chat_worker *cw = chat_state(w);
 	const struct chat_post *p = arg;
 
 	if (cw && p->room[0]) {
@@ -1228,7 +1247,7 @@ static void chat_deliver(struct nt_worker *w, void *arg)
 	}
 }
 
-const struct nt_service_ops nt_chat_ops = {
+static const struct nt_service_ops chat_ops = {
     .open = chat_open,
     .readable = chat_readable,
     .overflow = chat_overflow,
@@ -1238,4 +1257,42 @@ const struct nt_service_ops nt_chat_ops = {
     .shutdown = chat_shutdown,
     .reconfigure = chat_reconfigure,
     .close = chat_close,
+};
+
+/* ---- shared state: the registry ---- */
+
+static int chat_start(const struct nt_config *cfg, unsigned n_workers,
+                      void **shared)
+{
+	*shared =
+	    nt_hub_new(n_workers, cfg->chat.max_rooms, cfg->chat.default_room);
+	return *shared ? 0 : -ENOMEM;
+}
+
+static void chat_reload(void *shared, const struct nt_config *cfg)
+{
+	nt_hub_configure(shared, cfg->chat.max_rooms, cfg->chat.default_room);
+}
+
+static void chat_stop(void *shared)
+{
+	nt_hub_free(shared);
+}
+
+static int chat_status(void *shared, char *buf, size_t size)
+{
+	unsigned rooms = nt_hub_rooms(shared, NULL, 0);
+
+	return snprintf(buf, size, "%u room%s", rooms, rooms == 1 ? "" : "s");
+}
+
+const struct nt_service_def nt_chat_service = {
+    .name = "chat",
+    .ops = &chat_ops,
+    .start = chat_start,
+    .reload = chat_reload,
+    .stop = chat_stop,
+    .worker_reconfigure = chat_worker_reconfigure,
+    .worker_free = chat_worker_free,
+    .status = chat_status,
 };

@@ -5,16 +5,9 @@
 #define NT_CHAT_H
 
 #include "conn.h"
+#include "service.h"
 
-struct nt_worker;
-struct nt_chat_worker;
-
-extern const struct nt_service_ops nt_chat_ops;
-
-/* The worker moved to a new configuration: resize what depends on it. */
-void nt_chat_worker_reconfigure(struct nt_worker *w);
-/* A worker's chat state; NULL is fine. */
-void nt_chat_worker_free(struct nt_chat_worker *cw);
+/* its entry in the table of services (service.h): nt_chat_service */
 
 /* ---- the command parser: pure, for the service, the tests and fuzzing */
 

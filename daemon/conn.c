@@ -14,8 +14,6 @@
 
 #include "acceptor.h"
 #include "conn.h"
-#include "chat.h"
-#include "echo.h"
 #include "log.h"
 #include "worker.h"
 
@@ -28,17 +26,6 @@ _Static_assert(((size_t)1 << 30) / (SEG_OVERHEAD + 1) < NT_OUTQ_SEGS_MAX,
 _Static_assert(NT_OUTQ_SEGS_MAX <= UINT32_MAX / 2 &&
                    (NT_OUTQ_SEGS_MAX & (NT_OUTQ_SEGS_MAX - 1)) == 0,
                "rings double up to exactly NT_OUTQ_SEGS_MAX");
-
-static const struct nt_service_ops *conn_ops(enum nt_service s)
-{
-	switch (s) {
-	case NT_SERVICE_ECHO:
-		return &nt_echo_ops;
-	case NT_SERVICE_CHAT:
-		return &nt_chat_ops;
-	}
-	return &nt_echo_ops;
-}
 
 uint64_t nt_conn_now(const struct nt_conn *c)
 {
@@ -213,7 +200,7 @@ struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
 	c->w = w;
 	c->lc = lc;
 	c->peer = *peer;
-	c->ops = conn_ops(lc->service);
+	c->ops = nt_service_get(lc->service)->ops;
 	c->heap_idx = UINT32_MAX;
 	c->last_activity = c->last_progress = w->now;
 	if (nt_worker_watch_set(w, &c->watch, EPOLLIN) < 0) {

@@ -14,39 +14,12 @@
 #include "buf.h"
 #include "config.h"
 #include "sd.h"
+#include "service.h"
 #include "util.h"
 #include "worker.h"
 
 struct nt_conn;
 struct nt_worker;
-
-/* What a service does with a connection; every hook is optional. */
-struct nt_service_ops {
-	/* the connection is registered; greet, set up state; <0 closes.
-	 * restored: its session from before a restart, or NULL */
-	int (*open)(struct nt_conn *c, const struct nt_sd_session *restored);
-	/* the socket is readable and reading is not paused */
-	void (*readable)(struct nt_conn *c);
-	/* a flush made progress; the queue may be empty now */
-	void (*drained)(struct nt_conn *c);
-	/* a send was refused: it would have taken the output queue past its
-	 * bound (see nt_conn_send). Without this hook the connection is
-	 * closed with "output overflow". */
-	void (*overflow)(struct nt_conn *c);
-	/* the deadline set with nt_conn_set_timer() has come */
-	void (*timer)(struct nt_conn *c);
-	/* the idle (or line) timeout has come and the connection is being
-	 * closed: queue any last words (they get one best-effort write) */
-	void (*idle)(struct nt_conn *c);
-	void (*line_timeout)(struct nt_conn *c);
-	/* the server shuts down: stop taking input, say goodbye */
-	void (*shutdown)(struct nt_conn *c);
-	/* the worker moved to a new configuration (c->w->cfg); old is the
-	 * previous one, still valid during the call */
-	void (*reconfigure)(struct nt_conn *c, const struct nt_config *old);
-	/* the connection is being freed: release service state */
-	void (*close)(struct nt_conn *c);
-};
 
 /* why reading is paused; reading resumes when no reason is left */
 enum {

@@ -16,9 +16,9 @@
 #include <unistd.h>
 
 #include "acceptor.h"
-#include "chat.h"
 #include "conn.h"
 #include "log.h"
+#include "service.h"
 #include "worker.h"
 
 #define EVENTS_PER_TURN 256
@@ -47,13 +47,14 @@ struct nt_timer {
 };
 
 int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
-                   struct nt_acceptor *acceptor, struct nt_hub *hub)
+                   struct nt_acceptor *acceptor, void *const *shared)
 {
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->cfg = nt_config_ref(cfg);
 	w->acceptor = acceptor;
-	w->hub = hub;
+	for (size_t i = 0; shared && i < NT_SERVICES; i++)
+		w->svc_shared[i] = shared[i];
 	w->epfd = w->queue.fd = -1;
 	w->queue.fn = worker_on_queue;
 	for (size_t i = 0; i < NT_LISTENERS_MAX; i++) {
@@ -741,7 +742,11 @@ static void worker_reconfigure(struct nt_worker *w, struct nt_msg *m)
 	struct nt_config *old = w->cfg;
 
 	w->cfg = m->u.config.cfg;
-	nt_chat_worker_reconfigure(w);
+	for (size_t i = 0; i < NT_SERVICES; i++) {
+		const struct nt_service_def *sv = nt_service_get(i);
+		if (sv->worker_reconfigure && w->svc_state[i])
+			sv->worker_reconfigure(w, w->svc_state[i]);
+	}
 	for (struct nt_conn *c = w->conns; c; c = c->next)
 		if (!c->closing)
 			nt_conn_reconfigure(c, old);
@@ -896,8 +901,12 @@ void nt_worker_destroy(struct nt_worker *w)
 	worker_free_unwatched(w);
 	while (w->timers)
 		nt_worker_timer_cancel(w, w->timers);
-	nt_chat_worker_free(w->chat);
-	w->chat = NULL;
+	for (size_t i = 0; i < NT_SERVICES; i++) {
+		const struct nt_service_def *sv = nt_service_get(i);
+		if (sv->worker_free && w->svc_state[i])
+			sv->worker_free(w->svc_state[i]);
+		w->svc_state[i] = NULL;
+	}
 	for (uint32_t i = 0; i < w->pool_len; i++)
 		nt_buf_unref(w->pool[i]);
 	free(w->pool);

@@ -16,14 +16,13 @@
 #include "buf.h"
 #include "config.h"
 #include "listener.h"
+#include "service.h"
 #include "stats.h"
 #include "util.h"
 
 struct nt_conn;
 struct nt_conn_restore;
 struct nt_acceptor;
-struct nt_hub;
-struct nt_chat_worker;
 struct nt_latch;
 struct nt_watch;
 struct nt_fdwatch;
@@ -111,8 +110,9 @@ struct nt_worker {
 	struct nt_watch queue; /* an eventfd: the queue went non-empty */
 	struct nt_config *cfg; /* a reference; changes by NT_MSG_CONFIG */
 	struct nt_acceptor *acceptor; /* told when a connection ends */
-	struct nt_hub *hub;           /* the chat registry, shared */
-	struct nt_chat_worker *chat;  /* chat state, made on first use */
+	/* each service's state shared by all workers (main's), or NULL */
+	void *svc_shared[NT_SERVICES];
+	void *svc_state[NT_SERVICES]; /* each service's own, for this one */
 	struct nt_worker **peers;     /* every worker, this one included */
 	size_t n_peers;
 
@@ -157,8 +157,10 @@ struct nt_worker {
 
 #define NT_READ_BUF_SIZE (16 * 1024)
 
+/* shared: NT_SERVICES entries, each service's shared state (outlives the
+ * worker), or NULL when no service has any */
 int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
-                   struct nt_acceptor *acceptor, struct nt_hub *hub);
+                   struct nt_acceptor *acceptor, void *const *shared);
 int nt_worker_start(struct nt_worker *w);
 /* Takes ownership of m (allocated with malloc). Safe from any thread. */
 void nt_worker_post(struct nt_worker *w, struct nt_msg *m);
