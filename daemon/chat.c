@@ -534,7 +534,7 @@ static struct nt_buf *motd_reply(struct chat_session *s, const char *first)
  * announcement, since nobody saw it leave.
  */
 static int chat_enter_restored(struct chat_session *s,
-                               const struct nt_sd_session *rs,
+                               const struct nt_chat_saved *rs,
                                unsigned *members)
 {
 	const char *room = rs->room[0] ? rs->room : chat_conf(s)->default_room;
@@ -548,7 +548,7 @@ static int chat_enter_restored(struct chat_session *s,
 }
 
 static void chat_restored(struct chat_session *s,
-                          const struct nt_sd_session *rs)
+                          const struct nt_chat_saved *rs)
 {
 	if (rs->nick[0] && strcmp(rs->nick, s->ent.nick))
 		chat_notice(s,
@@ -587,13 +587,22 @@ static void chat_greet(struct chat_session *s, const char *room,
 	reply(s, b);
 }
 
-static int chat_open(struct nt_conn *c, const struct nt_sd_session *rs)
+static int chat_open(struct nt_conn *c, const struct nt_sd_session *restored)
 {
-	struct nt_chat_worker *cw = chat_worker(c->w);
-	struct chat_session *s = cw ? calloc(1, sizeof(*s)) : NULL;
+	struct nt_chat_saved saved, *rs = NULL;
 	unsigned members = 0;
 	int rc;
 
+	/* checked when it was adopted: this cannot fail, but is no reason
+	 * to trust it */
+	if (restored) {
+		if (nt_chat_session_decode(restored->blob, restored->blob_len,
+		                           &saved) < 0)
+			return -EINVAL;
+		rs = &saved;
+	}
+	struct nt_chat_worker *cw = chat_worker(c->w);
+	struct chat_session *s = cw ? calloc(1, sizeof(*s)) : NULL;
 	if (!s)
 		return -ENOMEM;
 	c->svc = s;
@@ -622,7 +631,7 @@ static int chat_open(struct nt_conn *c, const struct nt_sd_session *rs)
 	room = s->ent.room;
 	if (lroom_add(cw, s, room) < 0)
 		return -ENOMEM;
-	nt_conn_store_session(c, s->ent.nick, room);
+	nt_conn_store_session(c);
 	if (rs) {
 		chat_restored(s, rs);
 		return 0;
@@ -719,7 +728,7 @@ static void cmd_nick(struct chat_session *s, const struct nt_chat_line *l)
 		return;
 	}
 	chat_notice(s, "you are now known as %s", nick);
-	nt_conn_store_session(s->c, s->ent.nick, s->ent.room);
+	nt_conn_store_session(s->c);
 	chat_log(s, NT_LOG_DEBUG, NT_MSGID_CHAT_NICK, "%s is now known as %s",
 	         old, nick);
 	announce(s, s->ent.room,
@@ -756,7 +765,7 @@ static void cmd_join_room(struct chat_session *s, const char *room)
 		nt_conn_close(s->c, "out of memory");
 		return;
 	}
-	nt_conn_store_session(s->c, s->ent.nick, room);
+	nt_conn_store_session(s->c);
 	chat_log(s, NT_LOG_DEBUG, NT_MSGID_CHAT_JOIN, "%s went from #%s to #%s",
 	         s->ent.nick, old, room);
 	chat_notice(s, "you are now in #%s (%u %s)", room, members,
@@ -1259,6 +1268,81 @@ static const struct nt_service_ops chat_ops = {
     .close = chat_close,
 };
 
+/* ---- a session saved across a restart ---- */
+
+#define SAVED_VERSION "chat 1\n"
+
+int nt_chat_session_encode(const char *nick, const char *room, uint8_t *blob,
+                           size_t cap)
+{
+	int n = snprintf((char *)blob, cap, SAVED_VERSION "nick=%s\nroom=%s\n",
+	                 nick, room);
+
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+}
+
+/* one "key=value" line into out; false if it is not valid */
+static bool saved_field(struct nt_chat_saved *out, const char *line, size_t len)
+{
+	const char *eq = memchr(line, '=', len);
+
+	if (!eq || memchr(line, '\0', len))
+		return false;
+	size_t klen = (size_t)(eq - line), vlen = len - klen - 1;
+	const char *v = eq + 1;
+	if (klen == 4 && !memcmp(line, "nick", 4)) {
+		if (vlen && !nt_text_nick_valid(v, vlen, NT_NICK_LIMIT))
+			return false;
+		memcpy(out->nick, v, vlen);
+		out->nick[vlen] = '\0';
+	} else if (klen == 4 && !memcmp(line, "room", 4)) {
+		if (vlen && nt_text_room_normalize(v, vlen, out->room) < 0)
+			return false;
+		if (!vlen)
+			out->room[0] = '\0';
+	}
+	/* other keys: written by a later version; not needed here */
+	return true;
+}
+
+int nt_chat_session_decode(const uint8_t *blob, size_t len,
+                           struct nt_chat_saved *out)
+{
+	const char *p = (const char *)blob;
+	struct nt_chat_saved s = {{0}, {0}};
+	size_t pos = 0, vlen = sizeof(SAVED_VERSION) - 1;
+
+	if (len >= 5 && !memcmp(p, "chat ", 5)) {
+		if (len < vlen || memcmp(p, SAVED_VERSION, vlen))
+			return -EINVAL; /* a version we do not know */
+		pos = vlen;
+	}
+	while (pos < len) {
+		const char *nl = memchr(p + pos, '\n', len - pos);
+		if (!nl || !saved_field(&s, p + pos, (size_t)(nl - p - pos)))
+			return -EINVAL;
+		pos = (size_t)(nl - p) + 1;
+	}
+	*out = s;
+	return 0;
+}
+
+static int chat_session_encode(const struct nt_conn *c, uint8_t *blob,
+                               size_t cap)
+{
+	const struct chat_session *s = c->svc;
+
+	return s ? nt_chat_session_encode(s->ent.nick, s->ent.room, blob, cap)
+	         : 0;
+}
+
+static int chat_session_check(const uint8_t *blob, size_t len)
+{
+	struct nt_chat_saved saved;
+
+	return nt_chat_session_decode(blob, len, &saved);
+}
+
 /* ---- shared state: the registry ---- */
 
 static int chat_start(const struct nt_config *cfg, unsigned n_workers,
@@ -1295,4 +1379,6 @@ const struct nt_service_def nt_chat_service = {
     .worker_reconfigure = chat_worker_reconfigure,
     .worker_free = chat_worker_free,
     .status = chat_status,
+    .session_encode = chat_session_encode,
+    .session_check = chat_session_check,
 };

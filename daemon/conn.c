@@ -766,15 +766,19 @@ void nt_conn_reconfigure(struct nt_conn *c, const struct nt_config *old)
 		conn_reschedule(c);
 }
 
-void nt_conn_store_session(struct nt_conn *c, const char *nick,
-                           const char *room)
+void nt_conn_store_session(struct nt_conn *c)
 {
-	struct nt_sd_session s;
+	const struct nt_service_def *sv = nt_service_get(c->lc->service);
+	struct nt_sd_session s = {0};
 
 	if (!c->store)
 		return;
 	snprintf(s.listener, sizeof(s.listener), "%s", c->lc->name);
-	snprintf(s.nick, sizeof(s.nick), "%s", nick ? nick : "");
-	snprintf(s.room, sizeof(s.room), "%s", room ? room : "");
+	if (sv->session_encode) {
+		int n = sv->session_encode(c, s.blob, sizeof(s.blob));
+		if (n < 0)
+			return; /* the record keeps what it had */
+		s.blob_len = (uint32_t)n;
+	}
 	nt_sd_client_update(c->store, &s);
 }

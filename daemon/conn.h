@@ -229,9 +229,9 @@ void nt_conn_handover(struct nt_conn *c);
 void nt_conn_reconfigure(struct nt_conn *c, const struct nt_config *old);
 
 /* The service's session changed (chat: nick or room): keep the stored copy
- * current. No-op when c is not in the fd store. */
-void nt_conn_store_session(struct nt_conn *c, const char *nick,
-                           const char *room);
+ * current, as its session_encode hook says. No-op when c is not in the fd
+ * store. */
+void nt_conn_store_session(struct nt_conn *c);
 
 /* NATTER_CLIENT text for logs */
 void nt_conn_client(const struct nt_conn *c, char *buf, size_t size);

@@ -379,6 +379,13 @@ static void adopt_client(void *arg, int fd, struct nt_sd_client *sc,
 		adopt_refuse(fd, sc, "its listener is no longer configured");
 		return;
 	}
+	/* the memfd is not trusted: its service reads only what it wrote */
+	const struct nt_service_def *sv = nt_service_get(lc->service);
+	if (sv->session_check &&
+	    sv->session_check(sess->blob, sess->blob_len) < 0) {
+		adopt_refuse(fd, sc, "its saved session is not valid");
+		return;
+	}
 	struct nt_conn_restore *r = calloc(1, sizeof(*r));
 	int fl = fcntl(fd, F_GETFL);
 	if (!r || fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
