@@ -22,6 +22,10 @@
 #include "text.h"
 #include "util.h"
 
+/* text.c checks names without depending on the configuration */
+_Static_assert(NT_TEXT_ROOM_MAX == NT_ROOM_MAX,
+               "room name limits in text.h and config.h disagree");
+
 #define FILE_SIZE_MAX     (1024 * 1024) /* any one file, main or included */
 #define INCLUDE_DEPTH_MAX 10            /* libconfig 1.5's own limit */
 #define INCLUDES_MAX      128
