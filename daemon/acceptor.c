@@ -249,7 +249,7 @@ uint64_t nt_acceptor_accept(struct nt_acceptor *a, struct nt_worker *w,
 	for (int k = 0; k < ACCEPT_BATCH; k++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
-		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+		int fd = accept4(l->watch.fd, (struct sockaddr *)&ss, &len,
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
 			struct nt_peer peer;
@@ -268,7 +268,8 @@ uint64_t nt_acceptor_accept(struct nt_acceptor *a, struct nt_worker *w,
 		case ENFILE:
 		case ENOBUFS:
 		case ENOMEM:
-			return acceptor_out_of_fds(a, l->fd, errno, w->now);
+			return acceptor_out_of_fds(a, l->watch.fd, errno,
+			                           w->now);
 		case EINTR:
 		case ECONNABORTED:
 		case EPROTO:

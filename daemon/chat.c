@@ -166,10 +166,23 @@ const char *nt_chat_usage(enum nt_chat_cmd cmd)
 
 /* ---- per-worker state ---- */
 
+/* the registry every worker shares, and this worker's chat state */
+static inline struct nt_hub *chat_hub(const struct nt_worker *w)
+{
+	return w->svc_shared[NT_SERVICE_CHAT];
+}
+
+static inline struct nt_chat_worker *chat_state(const struct nt_worker *w)
+{
+	return w->svc_state[NT_SERVICE_CHAT];
+}
+
+static void chat_worker_free(void *state);
+
 static struct nt_chat_worker *chat_worker(struct nt_worker *w)
 {
-	if (w->chat)
-		return w->chat;
+	if (chat_state(w))
+		return chat_state(w);
 	struct nt_chat_worker *cw = calloc(1, sizeof(*cw));
 	if (!cw)
 		return NULL;
@@ -178,15 +191,17 @@ static struct nt_chat_worker *chat_worker(struct nt_worker *w)
 	cw->clean = malloc(cw->clean_cap);
 	cw->workers = calloc(NT_MAX(w->n_peers, 1), sizeof(bool));
 	if (!cw->clean || !cw->workers) {
-		nt_chat_worker_free(cw);
+		chat_worker_free(cw);
 		return NULL;
 	}
-	return w->chat = cw;
+	w->svc_state[NT_SERVICE_CHAT] = cw;
+	return cw;
 }
 
-void nt_chat_worker_reconfigure(struct nt_worker *w)
+/* the worker moved to a new configuration: resize what depends on it */
+static void chat_worker_reconfigure(struct nt_worker *w, void *state)
 {
-	struct nt_chat_worker *cw = w->chat;
+	struct nt_chat_worker *cw = state;
 	size_t cap = NT_TEXT_CLEAN_MAX((size_t)w->cfg->chat.max_line);
 
 	/* only ever grows: a session keeps its old max_line until its
@@ -204,8 +219,10 @@ void nt_chat_worker_reconfigure(struct nt_worker *w)
 	cw->clean_cap = cap;
 }
 
-void nt_chat_worker_free(struct nt_chat_worker *cw)
+static void chat_worker_free(void *state)
 {
+	struct nt_chat_worker *cw = state;
+
 	if (!cw)
 		return;
 	free(cw->slot);
@@ -357,20 +374,39 @@ static void deliver_local_room(struct local_room *r, struct nt_buf *b,
 	}
 }
 
+/* a chat line for another worker's sessions, carried in the call */
+struct chat_post {
+	struct nt_buf *buf; /* a reference, formatted once */
+	uint64_t id;        /* to this session, if room is "" */
+	uint32_t slot;
+	char room[NT_ROOM_MAX + 1]; /* or to this room */
+};
+
+static void chat_deliver(struct nt_worker *w, void *arg);
+
+static void chat_post_release(void *arg)
+{
+	struct chat_post *p = arg;
+
+	nt_buf_unref(p->buf);
+}
+
+/* one message per worker, the line referenced, not copied; the queue
+ * keeps a sender's lines in order */
 static void post_chat(struct nt_worker *to, struct nt_buf *b, const char *room,
                       uint64_t id, uint32_t slot)
 {
-	struct nt_msg *m = calloc(1, sizeof(*m));
+	struct nt_msg *m = nt_worker_call_new(chat_deliver, chat_post_release,
+	                                      sizeof(struct chat_post));
 	if (!m) {
 		nt_log_warnx("out of memory: a chat line was not delivered");
 		return;
 	}
-	m->type = NT_MSG_CHAT;
-	m->u.chat.buf = nt_buf_ref(b);
-	m->u.chat.id = id;
-	m->u.chat.slot = slot;
-	snprintf(m->u.chat.room, sizeof(m->u.chat.room), "%s",
-	         room ? room : "");
+	struct chat_post *p = m->u.call.arg;
+	p->buf = nt_buf_ref(b);
+	p->id = id;
+	p->slot = slot;
+	snprintf(p->room, sizeof(p->room), "%s", room ? room : "");
 	nt_worker_post(to, m);
 }
 
@@ -378,10 +414,10 @@ static void fan_out(struct chat_session *from, const char *room,
                     struct nt_buf *b)
 {
 	struct nt_worker *w = from->c->w;
-	struct nt_chat_worker *cw = w->chat;
+	struct nt_chat_worker *cw = chat_state(w);
 
 	deliver_local_room(lroom_get(cw, room), b, from);
-	nt_hub_room_workers(w->hub, room, cw->workers);
+	nt_hub_room_workers(chat_hub(w), room, cw->workers);
 	for (size_t i = 0; i < w->n_peers; i++)
 		if (cw->workers[i] && w->peers[i] != w)
 			post_chat(w->peers[i], b, room, 0, 0);
@@ -498,21 +534,21 @@ static struct nt_buf *motd_reply(struct chat_session *s, const char *first)
  * announcement, since nobody saw it leave.
  */
 static int chat_enter_restored(struct chat_session *s,
-                               const struct nt_sd_session *rs,
+                               const struct nt_chat_saved *rs,
                                unsigned *members)
 {
 	const char *room = rs->room[0] ? rs->room : chat_conf(s)->default_room;
-	int rc =
-	    nt_hub_enter_as(s->c->w->hub, &s->ent, rs->nick, room, members);
+	int rc = nt_hub_enter_as(chat_hub(s->c->w), &s->ent, rs->nick, room,
+	                         members);
 
 	if (rc == -ENOSPC && strcmp(room, chat_conf(s)->default_room))
-		rc = nt_hub_enter_as(s->c->w->hub, &s->ent, rs->nick,
+		rc = nt_hub_enter_as(chat_hub(s->c->w), &s->ent, rs->nick,
 		                     chat_conf(s)->default_room, members);
 	return rc;
 }
 
 static void chat_restored(struct chat_session *s,
-                          const struct nt_sd_session *rs)
+                          const struct nt_chat_saved *rs)
 {
 	if (rs->nick[0] && strcmp(rs->nick, s->ent.nick))
 		chat_notice(s,
@@ -551,13 +587,22 @@ static void chat_greet(struct chat_session *s, const char *room,
 	reply(s, b);
 }
 
-static int chat_open(struct nt_conn *c, const struct nt_sd_session *rs)
+static int chat_open(struct nt_conn *c, const struct nt_sd_session *restored)
 {
-	struct nt_chat_worker *cw = chat_worker(c->w);
-	struct chat_session *s = cw ? calloc(1, sizeof(*s)) : NULL;
+	struct nt_chat_saved saved, *rs = NULL;
 	unsigned members = 0;
 	int rc;
 
+	/* checked when it was adopted: this cannot fail, but is no reason
+	 * to trust it */
+	if (restored) {
+		if (nt_chat_session_decode(restored->blob, restored->blob_len,
+		                           &saved) < 0)
+			return -EINVAL;
+		rs = &saved;
+	}
+	struct nt_chat_worker *cw = chat_worker(c->w);
+	struct chat_session *s = cw ? calloc(1, sizeof(*s)) : NULL;
 	if (!s)
 		return -ENOMEM;
 	c->svc = s;
@@ -566,7 +611,7 @@ static int chat_open(struct nt_conn *c, const struct nt_sd_session *rs)
 	nt_line_init(&s->line, NULL, chat_conf(s)->max_line);
 	s->tokens = (uint64_t)chat_conf(s)->flood_burst * 1000;
 	s->tokens_at = nt_conn_now(c);
-	s->ent.id = nt_hub_next_id(c->w->hub);
+	s->ent.id = nt_hub_next_id(chat_hub(c->w));
 	s->ent.worker = c->w->id;
 	if (slot_take(cw, s) < 0)
 		return -ENOMEM;
@@ -574,7 +619,7 @@ static int chat_open(struct nt_conn *c, const struct nt_sd_session *rs)
 	if (rs)
 		rc = chat_enter_restored(s, rs, &members);
 	else
-		rc = nt_hub_enter(c->w->hub, &s->ent, room, &members);
+		rc = nt_hub_enter(chat_hub(c->w), &s->ent, room, &members);
 	if (rc == -ENOSPC) {
 		chat_error(s, "the server has too many rooms; try again later");
 		nt_conn_finish(c, "no room for the default room");
@@ -586,7 +631,7 @@ static int chat_open(struct nt_conn *c, const struct nt_sd_session *rs)
 	room = s->ent.room;
 	if (lroom_add(cw, s, room) < 0)
 		return -ENOMEM;
-	nt_conn_store_session(c, s->ent.nick, room);
+	nt_conn_store_session(c);
 	if (rs) {
 		chat_restored(s, rs);
 		return 0;
@@ -608,10 +653,10 @@ static void chat_leave(struct chat_session *s, const char *why)
 	/* whoever has seen the quit must not find us in /who or /rooms any
 	 * more, nor find the nick taken: leave the registry now, not when
 	 * the connection is finally freed */
-	nt_hub_leave(s->c->w->hub, &s->ent);
+	nt_hub_leave(chat_hub(s->c->w), &s->ent);
 	s->entered = false;
-	if (s->c->w->chat)
-		lroom_remove(s->c->w->chat, s);
+	if (chat_state(s->c->w))
+		lroom_remove(chat_state(s->c->w), s);
 }
 
 static void chat_close(struct nt_conn *c)
@@ -624,11 +669,12 @@ static void chat_close(struct nt_conn *c)
 	if (!c->handover)
 		chat_leave(s, c->close_reason);
 	if (s->entered)
-		nt_hub_leave(c->w->hub, &s->ent);
-	if (c->w->chat) {
-		lroom_remove(c->w->chat, s);
-		if (c->w->chat->slot && c->w->chat->slot[s->ent.slot] == s)
-			slot_give(c->w->chat, s);
+		nt_hub_leave(chat_hub(c->w), &s->ent);
+	if (chat_state(c->w)) {
+		lroom_remove(chat_state(c->w), s);
+		if (chat_state(c->w)->slot &&
+		    chat_state(c->w)->slot[s->ent.slot] == s)
+			slot_give(chat_state(c->w), s);
 	}
 	free(s->linebuf);
 	nt_buf_unref(s->pend);
@@ -677,12 +723,12 @@ static void cmd_nick(struct chat_session *s, const struct nt_chat_line *l)
 		return;
 	}
 	memcpy(old, s->ent.nick, sizeof(old));
-	if (nt_hub_rename(s->c->w->hub, &s->ent, nick) < 0) {
+	if (nt_hub_rename(chat_hub(s->c->w), &s->ent, nick) < 0) {
 		chat_error(s, "nick %s is taken", nick);
 		return;
 	}
 	chat_notice(s, "you are now known as %s", nick);
-	nt_conn_store_session(s->c, s->ent.nick, s->ent.room);
+	nt_conn_store_session(s->c);
 	chat_log(s, NT_LOG_DEBUG, NT_MSGID_CHAT_NICK, "%s is now known as %s",
 	         old, nick);
 	announce(s, s->ent.room,
@@ -691,12 +737,12 @@ static void cmd_nick(struct chat_session *s, const struct nt_chat_line *l)
 
 static void cmd_join_room(struct chat_session *s, const char *room)
 {
-	struct nt_chat_worker *cw = s->c->w->chat;
+	struct nt_chat_worker *cw = chat_state(s->c->w);
 	char old[NT_ROOM_MAX + 1];
 	unsigned members = 0;
 
 	memcpy(old, s->ent.room, sizeof(old));
-	int rc = nt_hub_move(s->c->w->hub, &s->ent, room, &members);
+	int rc = nt_hub_move(chat_hub(s->c->w), &s->ent, room, &members);
 	if (rc == -EALREADY) {
 		chat_error(s, "you are already in #%s", room);
 		return;
@@ -719,7 +765,7 @@ static void cmd_join_room(struct chat_session *s, const char *room)
 		nt_conn_close(s->c, "out of memory");
 		return;
 	}
-	nt_conn_store_session(s->c, s->ent.nick, room);
+	nt_conn_store_session(s->c);
 	chat_log(s, NT_LOG_DEBUG, NT_MSGID_CHAT_JOIN, "%s went from #%s to #%s",
 	         s->ent.nick, old, room);
 	chat_notice(s, "you are now in #%s (%u %s)", room, members,
@@ -806,7 +852,7 @@ static void cmd_who(struct chat_session *s, const struct nt_chat_line *l)
 		           (int)nt_text_prefix(l->arg, l->arg_len, 64), l->arg);
 		return;
 	}
-	unsigned n = nt_hub_who(s->c->w->hub, room, names, WHO_MAX);
+	unsigned n = nt_hub_who(chat_hub(s->c->w), room, names, WHO_MAX);
 	qsort(names, NT_MIN(n, WHO_MAX), sizeof(names[0]), cmp_nick);
 	if (!n) {
 		chat_error(s, "no such room: #%s", room);
@@ -833,7 +879,7 @@ static void cmd_rooms(struct chat_session *s, const struct nt_chat_line *l)
 		error_usage(s, l->cmd, "no arguments");
 		return;
 	}
-	unsigned n = nt_hub_rooms(s->c->w->hub, info, ROOMS_MAX), i;
+	unsigned n = nt_hub_rooms(chat_hub(s->c->w), info, ROOMS_MAX), i;
 	qsort(info, NT_MIN(n, ROOMS_MAX), sizeof(info[0]), cmp_room);
 	struct nt_buf *b = nt_buf_new(ROOMS_REPLY_MAX);
 	size_t room_left = nt_conn_room(s->c);
@@ -863,7 +909,7 @@ static void cmd_msg(struct chat_session *s, const struct nt_chat_line *l)
 	}
 	if (l->arg_len > NT_NICK_LIMIT ||
 	    (snprintf(nick, sizeof(nick), "%.*s", (int)l->arg_len, l->arg),
-	     nt_hub_find(s->c->w->hub, nick, &t) < 0)) {
+	     nt_hub_find(chat_hub(s->c->w), nick, &t) < 0)) {
 		chat_error(s, "no such nick: %.*s",
 		           (int)nt_text_prefix(l->arg, l->arg_len, 64), l->arg);
 		return;
@@ -874,8 +920,9 @@ static void cmd_msg(struct chat_session *s, const struct nt_chat_line *l)
 		return;
 	struct nt_worker *w = s->c->w;
 	if (t.worker == w->id) {
-		struct chat_session *to =
-		    t.slot < w->chat->n_slots ? w->chat->slot[t.slot] : NULL;
+		struct chat_session *to = t.slot < chat_state(w)->n_slots
+		                              ? chat_state(w)->slot[t.slot]
+		                              : NULL;
 		if (to && to->ent.id == t.id)
 			deliver_one(to, b);
 	} else {
@@ -965,7 +1012,7 @@ static void chat_command(struct chat_session *s, const struct nt_chat_line *l)
 
 static void chat_line(struct chat_session *s, const uint8_t *line, size_t len)
 {
-	struct nt_chat_worker *cw = s->c->w->chat;
+	struct nt_chat_worker *cw = chat_state(s->c->w);
 	struct nt_chat_line l;
 
 	size_t n = nt_text_clean(line, len, cw->clean, cw->clean_cap);
@@ -1193,23 +1240,23 @@ static void chat_reconfigure(struct nt_conn *c, const struct nt_config *old)
 		reply(s, motd_reply(s, NEW_MOTD_LINE));
 }
 
-void nt_chat_deliver(struct nt_worker *w, struct nt_msg *m)
+/* a chat_post from another worker; its release drops the reference */
+static void chat_deliver(struct nt_worker *w, void *arg)
 {
-	struct nt_chat_worker *cw = w->chat;
-	struct nt_buf *b = m->u.chat.buf;
+	struct nt_chat_worker *cw = chat_state(w);
+	const struct chat_post *p = arg;
 
-	if (cw && m->u.chat.room[0]) {
-		deliver_local_room(lroom_get(cw, m->u.chat.room), b, NULL);
-	} else if (cw && m->u.chat.slot < cw->n_slots) {
-		struct chat_session *s = cw->slot[m->u.chat.slot];
+	if (cw && p->room[0]) {
+		deliver_local_room(lroom_get(cw, p->room), p->buf, NULL);
+	} else if (cw && p->slot < cw->n_slots) {
+		struct chat_session *s = cw->slot[p->slot];
 		/* the session may have left since the sender looked it up */
-		if (s && s->ent.id == m->u.chat.id)
-			deliver_one(s, b);
+		if (s && s->ent.id == p->id)
+			deliver_one(s, p->buf);
 	}
-	nt_buf_unref(b);
 }
 
-const struct nt_service_ops nt_chat_ops = {
+static const struct nt_service_ops chat_ops = {
     .open = chat_open,
     .readable = chat_readable,
     .overflow = chat_overflow,
@@ -1219,4 +1266,119 @@ const struct nt_service_ops nt_chat_ops = {
     .shutdown = chat_shutdown,
     .reconfigure = chat_reconfigure,
     .close = chat_close,
+};
+
+/* ---- a session saved across a restart ---- */
+
+#define SAVED_VERSION "chat 1\n"
+
+int nt_chat_session_encode(const char *nick, const char *room, uint8_t *blob,
+                           size_t cap)
+{
+	int n = snprintf((char *)blob, cap, SAVED_VERSION "nick=%s\nroom=%s\n",
+	                 nick, room);
+
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+}
+
+/* one "key=value" line into out; false if it is not valid */
+static bool saved_field(struct nt_chat_saved *out, const char *line, size_t len)
+{
+	const char *eq = memchr(line, '=', len);
+
+	if (!eq || memchr(line, '\0', len))
+		return false;
+	size_t klen = (size_t)(eq - line), vlen = len - klen - 1;
+	const char *v = eq + 1;
+	if (klen == 4 && !memcmp(line, "nick", 4)) {
+		if (vlen && !nt_text_nick_valid(v, vlen, NT_NICK_LIMIT))
+			return false;
+		memcpy(out->nick, v, vlen);
+		out->nick[vlen] = '\0';
+	} else if (klen == 4 && !memcmp(line, "room", 4)) {
+		if (vlen && nt_text_room_normalize(v, vlen, out->room) < 0)
+			return false;
+		if (!vlen)
+			out->room[0] = '\0';
+	}
+	/* other keys: written by a later version; not needed here */
+	return true;
+}
+
+int nt_chat_session_decode(const uint8_t *blob, size_t len,
+                           struct nt_chat_saved *out)
+{
+	const char *p = (const char *)blob;
+	struct nt_chat_saved s = {{0}, {0}};
+	size_t pos = 0, vlen = sizeof(SAVED_VERSION) - 1;
+
+	if (len >= 5 && !memcmp(p, "chat ", 5)) {
+		if (len < vlen || memcmp(p, SAVED_VERSION, vlen))
+			return -EINVAL; /* a version we do not know */
+		pos = vlen;
+	}
+	while (pos < len) {
+		const char *nl = memchr(p + pos, '\n', len - pos);
+		if (!nl || !saved_field(&s, p + pos, (size_t)(nl - p - pos)))
+			return -EINVAL;
+		pos = (size_t)(nl - p) + 1;
+	}
+	*out = s;
+	return 0;
+}
+
+static int chat_session_encode(const struct nt_conn *c, uint8_t *blob,
+                               size_t cap)
+{
+	const struct chat_session *s = c->svc;
+
+	return s ? nt_chat_session_encode(s->ent.nick, s->ent.room, blob, cap)
+	         : 0;
+}
+
+static int chat_session_check(const uint8_t *blob, size_t len)
+{
+	struct nt_chat_saved saved;
+
+	return nt_chat_session_decode(blob, len, &saved);
+}
+
+/* ---- shared state: the registry ---- */
+
+static int chat_start(const struct nt_config *cfg, unsigned n_workers,
+                      void **shared)
+{
+	*shared =
+	    nt_hub_new(n_workers, cfg->chat.max_rooms, cfg->chat.default_room);
+	return *shared ? 0 : -ENOMEM;
+}
+
+static void chat_reload(void *shared, const struct nt_config *cfg)
+{
+	nt_hub_configure(shared, cfg->chat.max_rooms, cfg->chat.default_room);
+}
+
+static void chat_stop(void *shared)
+{
+	nt_hub_free(shared);
+}
+
+static int chat_status(void *shared, char *buf, size_t size)
+{
+	unsigned rooms = nt_hub_rooms(shared, NULL, 0);
+
+	return snprintf(buf, size, "%u room%s", rooms, rooms == 1 ? "" : "s");
+}
+
+const struct nt_service_def nt_chat_service = {
+    .name = "chat",
+    .ops = &chat_ops,
+    .start = chat_start,
+    .reload = chat_reload,
+    .stop = chat_stop,
+    .worker_reconfigure = chat_worker_reconfigure,
+    .worker_free = chat_worker_free,
+    .status = chat_status,
+    .session_encode = chat_session_encode,
+    .session_check = chat_session_check,
 };

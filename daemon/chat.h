@@ -5,20 +5,29 @@
 #define NT_CHAT_H
 
 #include "conn.h"
+#include "service.h"
 
-struct nt_worker;
-struct nt_msg;
-struct nt_chat_worker;
+/* its entry in the table of services (service.h): nt_chat_service */
 
-extern const struct nt_service_ops nt_chat_ops;
+/* ---- a session saved across a restart (the fd store): pure, fuzzed */
 
-/* An NT_MSG_CHAT posted by another worker: deliver it here and drop the
- * message's buffer reference. */
-void nt_chat_deliver(struct nt_worker *w, struct nt_msg *m);
-/* The worker moved to a new configuration: resize what depends on it. */
-void nt_chat_worker_reconfigure(struct nt_worker *w);
-/* A worker's chat state; NULL is fine. */
-void nt_chat_worker_free(struct nt_chat_worker *cw);
+struct nt_chat_saved {
+	char nick[NT_NICK_LIMIT + 1]; /* "" : none */
+	char room[NT_ROOM_MAX + 1];   /* "" : the default room */
+};
+
+/*
+ * The blob is "chat 1\n" then "nick=NICK\n" and "room=ROOM\n" lines; a blob
+ * without the version line is what a record from before blobs said (see
+ * sd.h). Encode: the length, or -ENOSPC if cap is too small.
+ */
+int nt_chat_session_encode(const char *nick, const char *room, uint8_t *blob,
+                           size_t cap);
+/* Decode: 0, or -EINVAL for anything not a valid blob (an unknown version,
+ * a cut or malformed line, a nick or room that is not valid); out is
+ * untouched then. Unknown keys are a later version's and are skipped. */
+int nt_chat_session_decode(const uint8_t *blob, size_t len,
+                           struct nt_chat_saved *out);
 
 /* ---- the command parser: pure, for the service, the tests and fuzzing */
 

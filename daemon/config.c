@@ -22,6 +22,10 @@
 #include "text.h"
 #include "util.h"
 
+/* text.c checks names without depending on the configuration */
+_Static_assert(NT_TEXT_ROOM_MAX == NT_ROOM_MAX,
+               "room name limits in text.h and config.h disagree");
+
 #define FILE_SIZE_MAX     (1024 * 1024) /* any one file, main or included */
 #define INCLUDE_DEPTH_MAX 10            /* libconfig 1.5's own limit */
 #define INCLUDES_MAX      128
@@ -45,11 +49,6 @@ struct ctx {
 	unsigned includes;
 	bool nomem;
 	char prefix[LABEL_MAX + 2]; /* "listener \"echo\": " inside one */
-};
-
-static const char *const service_names[] = {
-    [NT_SERVICE_ECHO] = "echo",
-    [NT_SERVICE_CHAT] = "chat",
 };
 
 static const char *const family_names[] = {
@@ -1205,12 +1204,13 @@ static void parse_service(struct ctx *c, const config_setting_t *g,
 	v = get_str(c, s, "");
 	if (!v)
 		return;
-	i = lookup(v, service_names, NT_ARRAY_SIZE(service_names));
-	if (i < 0)
-		err(c, s,
-		    "unknown service \"%s\" (expected \"echo\" or \"chat\")",
-		    esc(e, sizeof(e), v));
-	else
+	i = nt_service_find(v);
+	if (i < 0) {
+		char names[128];
+		nt_service_names(names, sizeof(names));
+		err(c, s, "unknown service \"%s\" (expected %s)",
+		    esc(e, sizeof(e), v), names);
+	} else
 		l->service = (enum nt_service)i;
 }
 
@@ -1749,13 +1749,6 @@ const struct nt_listener_conf *nt_config_listener(const struct nt_config *cfg,
 		if (!strcmp(cfg->listeners[i].name, name))
 			return &cfg->listeners[i];
 	return NULL;
-}
-
-const char *nt_service_name(enum nt_service s)
-{
-	if ((size_t)s < NT_ARRAY_SIZE(service_names))
-		return service_names[s];
-	return "unknown";
 }
 
 const char *nt_family_name(enum nt_family f)

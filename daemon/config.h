@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "log.h"
+#include "service.h"
 
 #define NT_NAME_MAX       63  /* listener name length */
 #define NT_ADDR_MAX       63  /* numeric address text */
@@ -28,11 +29,6 @@
 #define NT_MAX_TIMEOUT    (7 * 24 * 3600) /* seconds */
 #define NT_MIN_MAX_OUTPUT 4096
 #define NT_MAX_MAX_OUTPUT (1024 * 1024 * 1024)
-
-enum nt_service {
-	NT_SERVICE_ECHO,
-	NT_SERVICE_CHAT,
-};
 
 enum nt_family {
 	NT_FAMILY_IPV4,
@@ -128,7 +124,6 @@ void nt_config_diag_clear(struct nt_config_diag *diag);
 
 const struct nt_listener_conf *nt_config_listener(const struct nt_config *cfg,
                                                   const char *name);
-const char *nt_service_name(enum nt_service s);
 const char *nt_family_name(enum nt_family f);
 
 #endif

@@ -14,8 +14,6 @@
 
 #include "acceptor.h"
 #include "conn.h"
-#include "chat.h"
-#include "echo.h"
 #include "log.h"
 #include "worker.h"
 
@@ -28,17 +26,6 @@ _Static_assert(((size_t)1 << 30) / (SEG_OVERHEAD + 1) < NT_OUTQ_SEGS_MAX,
 _Static_assert(NT_OUTQ_SEGS_MAX <= UINT32_MAX / 2 &&
                    (NT_OUTQ_SEGS_MAX & (NT_OUTQ_SEGS_MAX - 1)) == 0,
                "rings double up to exactly NT_OUTQ_SEGS_MAX");
-
-static const struct nt_service_ops *conn_ops(enum nt_service s)
-{
-	switch (s) {
-	case NT_SERVICE_ECHO:
-		return &nt_echo_ops;
-	case NT_SERVICE_CHAT:
-		return &nt_chat_ops;
-	}
-	return &nt_echo_ops;
-}
 
 uint64_t nt_conn_now(const struct nt_conn *c)
 {
@@ -55,15 +42,15 @@ static void conn_update_epoll(struct nt_conn *c)
 		ev |= EPOLLIN;
 	if (c->want_write)
 		ev |= EPOLLOUT;
-	if (ev == c->events)
+	if (ev == c->watch.events)
 		return;
-	struct epoll_event e = {.events = ev, .data.ptr = c};
-	if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &e) < 0) {
+	struct epoll_event e = {.events = ev, .data.ptr = &c->watch};
+	if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->watch.fd, &e) < 0) {
 		nt_log_warn("epoll_ctl on a client");
 		nt_conn_close(c, "internal error (epoll)");
 		return;
 	}
-	c->events = ev;
+	c->watch.events = ev;
 }
 
 static uint64_t conn_deadline(const struct nt_conn *c)
@@ -196,7 +183,7 @@ static void conn_store(struct nt_conn *c, struct nt_conn_restore *restore)
 	if (!nt_sd_store_enabled())
 		return;
 	snprintf(s.listener, sizeof(s.listener), "%s", c->lc->name);
-	c->store = nt_sd_client_store(c->fd, &s);
+	c->store = nt_sd_client_store(c->watch.fd, &s);
 }
 
 struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
@@ -208,16 +195,15 @@ struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
 	struct nt_conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		goto fail;
-	c->fd = fd;
+	c->watch.fd = fd;
+	c->watch.fn = nt_conn_on_events;
 	c->w = w;
 	c->lc = lc;
 	c->peer = *peer;
-	c->ops = conn_ops(lc->service);
+	c->ops = nt_service_get(lc->service)->ops;
 	c->heap_idx = UINT32_MAX;
 	c->last_activity = c->last_progress = w->now;
-	c->events = EPOLLIN;
-	struct epoll_event e = {.events = c->events, .data.ptr = c};
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+	if (nt_worker_watch_set(w, &c->watch, EPOLLIN) < 0) {
 		free(c);
 		goto fail;
 	}
@@ -294,7 +280,7 @@ static void conn_last_words(struct nt_conn *c)
 	/* as much as the socket takes without waiting, however many
 	 * segments are queued */
 	while ((n = outq_iov(&c->out, iov, FLUSH_IOV_MAX)) > 0) {
-		ssize_t w = writev(c->fd, iov, n);
+		ssize_t w = writev(c->watch.fd, iov, n);
 		if (w <= 0)
 			break;
 		NT_STAT_ADD(c->w->stats.bytes_out, (uint64_t)w);
@@ -315,7 +301,7 @@ static void conn_unstore(struct nt_conn *c)
 		NT_STAT_ADD(c->w->stats.handed_over, 1);
 		nt_sd_client_release(c->store);
 	} else {
-		shutdown(c->fd, SHUT_RDWR);
+		shutdown(c->watch.fd, SHUT_RDWR);
 		nt_sd_client_forget(c->store);
 	}
 	c->store = NULL;
@@ -340,7 +326,7 @@ void nt_conn_free(struct nt_conn *c)
 	outq_clear(c->w, &c->out);
 	nt_buf_unref(c->in);
 	conn_unstore(c);
-	close(c->fd); /* out of the epoll set since nt_conn_close() */
+	close(c->watch.fd); /* out of the epoll set since nt_conn_close() */
 	if (c->lc_owned)
 		free((void *)c->lc);
 	NT_STAT_ADD(w->stats.closed, 1);
@@ -356,13 +342,13 @@ void nt_conn_close(struct nt_conn *c, const char *reason)
 	c->closing = true;
 	c->close_reason = reason ? reason : "closed";
 	/* no more events for it; the fd itself is closed at the safe point */
-	epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->watch.fd, NULL);
 	nt_worker_closing(c->w, c);
 }
 
 ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len)
 {
-	ssize_t n = read(c->fd, buf, len);
+	ssize_t n = read(c->watch.fd, buf, len);
 
 	if (n > 0) {
 		NT_STAT_ADD(c->w->stats.bytes_in, (uint64_t)n);
@@ -533,7 +519,7 @@ static void outq_consume(struct nt_worker *w, struct nt_outq *q, size_t n)
 static void conn_linger(struct nt_conn *c, const char *reason)
 {
 	c->close_reason = reason;
-	if (c->handover || c->peer_eof || shutdown(c->fd, SHUT_WR) < 0) {
+	if (c->handover || c->peer_eof || shutdown(c->watch.fd, SHUT_WR) < 0) {
 		nt_conn_close(c, reason);
 		return;
 	}
@@ -551,7 +537,7 @@ static void conn_discard(struct nt_conn *c)
 
 	/* bounded per wake-up, like any other read */
 	for (int i = 0; i < 16; i++) {
-		ssize_t n = read(c->fd, buf, sizeof(buf));
+		ssize_t n = read(c->watch.fd, buf, sizeof(buf));
 		if (n > 0)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -574,7 +560,7 @@ ssize_t nt_conn_write_now(struct nt_conn *c, const void *data, size_t len)
 	if (c->out.count || c->closing || c->lingering || !len)
 		return 0;
 	for (;;) {
-		ssize_t w = write(c->fd, data, len);
+		ssize_t w = write(c->watch.fd, data, len);
 		if (w >= 0) {
 			NT_STAT_ADD(c->w->stats.bytes_out, (uint64_t)w);
 			return w;
@@ -596,7 +582,7 @@ void nt_conn_flush(struct nt_conn *c)
 
 	while (q->count && !c->closing) {
 		int n = outq_iov(q, iov, FLUSH_IOV_MAX);
-		ssize_t w = writev(c->fd, iov, n);
+		ssize_t w = writev(c->watch.fd, iov, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -726,8 +712,10 @@ void nt_conn_on_deadline(struct nt_conn *c)
 		conn_rekey(c);
 }
 
-void nt_conn_on_events(struct nt_conn *c, uint32_t ev)
+void nt_conn_on_events(struct nt_watch *wt, uint32_t ev)
 {
+	struct nt_conn *c = nt_container_of(wt, struct nt_conn, watch);
+
 	if (c->closing)
 		return;
 	if (c->lingering) {
@@ -778,15 +766,19 @@ void nt_conn_reconfigure(struct nt_conn *c, const struct nt_config *old)
 		conn_reschedule(c);
 }
 
-void nt_conn_store_session(struct nt_conn *c, const char *nick,
-                           const char *room)
+void nt_conn_store_session(struct nt_conn *c)
 {
-	struct nt_sd_session s;
+	const struct nt_service_def *sv = nt_service_get(c->lc->service);
+	struct nt_sd_session s = {0};
 
 	if (!c->store)
 		return;
 	snprintf(s.listener, sizeof(s.listener), "%s", c->lc->name);
-	snprintf(s.nick, sizeof(s.nick), "%s", nick ? nick : "");
-	snprintf(s.room, sizeof(s.room), "%s", room ? room : "");
+	if (sv->session_encode) {
+		int n = sv->session_encode(c, s.blob, sizeof(s.blob));
+		if (n < 0)
+			return; /* the record keeps what it had */
+		s.blob_len = (uint32_t)n;
+	}
 	nt_sd_client_update(c->store, &s);
 }

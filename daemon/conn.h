@@ -14,39 +14,12 @@
 #include "buf.h"
 #include "config.h"
 #include "sd.h"
+#include "service.h"
 #include "util.h"
 #include "worker.h"
 
 struct nt_conn;
 struct nt_worker;
-
-/* What a service does with a connection; every hook is optional. */
-struct nt_service_ops {
-	/* the connection is registered; greet, set up state; <0 closes.
-	 * restored: its session from before a restart, or NULL */
-	int (*open)(struct nt_conn *c, const struct nt_sd_session *restored);
-	/* the socket is readable and reading is not paused */
-	void (*readable)(struct nt_conn *c);
-	/* a flush made progress; the queue may be empty now */
-	void (*drained)(struct nt_conn *c);
-	/* a send was refused: it would have taken the output queue past its
-	 * bound (see nt_conn_send). Without this hook the connection is
-	 * closed with "output overflow". */
-	void (*overflow)(struct nt_conn *c);
-	/* the deadline set with nt_conn_set_timer() has come */
-	void (*timer)(struct nt_conn *c);
-	/* the idle (or line) timeout has come and the connection is being
-	 * closed: queue any last words (they get one best-effort write) */
-	void (*idle)(struct nt_conn *c);
-	void (*line_timeout)(struct nt_conn *c);
-	/* the server shuts down: stop taking input, say goodbye */
-	void (*shutdown)(struct nt_conn *c);
-	/* the worker moved to a new configuration (c->w->cfg); old is the
-	 * previous one, still valid during the call */
-	void (*reconfigure)(struct nt_conn *c, const struct nt_config *old);
-	/* the connection is being freed: release service state */
-	void (*close)(struct nt_conn *c);
-};
 
 /* why reading is paused; reading resumes when no reason is left */
 enum {
@@ -104,12 +77,12 @@ void nt_conn_restore_free(struct nt_conn_restore *r);
 
 /*
  * An idle connection costs this struct and a timer heap slot, so it is kept
- * small (200 bytes: the flags are bits, rare state lives elsewhere): the
+ * small (208 bytes: the flags are bits, rare state lives elsewhere): the
  * RSS per connection of make bench's hold scenario (BENCHMARKS.md) counts
  * every byte of it.
  */
 struct nt_conn {
-	int fd;
+	struct nt_watch watch;  /* its socket: fd, what epoll watches for */
 	uint8_t pause;          /* NT_PAUSE_* bits */
 	bool closing : 1;       /* nt_conn_close() was called */
 	bool handover : 1;      /* the next natterd takes it over: let go */
@@ -118,7 +91,6 @@ struct nt_conn {
 	bool want_write : 1;    /* EPOLLOUT is armed */
 	bool in_flush_list : 1; /* queued for the end-of-loop flush */
 	bool lc_owned : 1;      /* lc is our own copy, freed with us */
-	uint32_t events;        /* what epoll is watching for */
 	uint32_t heap_idx;      /* place in the worker's timer heap */
 	struct nt_worker *w;
 	/* in w->cfg, or our own copy (lc_owned) when its listener is gone or
@@ -231,8 +203,8 @@ void nt_conn_set_timer(struct nt_conn *c, uint64_t when_ms);
 /* The worker's timer heap says our deadline has come. */
 void nt_conn_on_deadline(struct nt_conn *c);
 
-/* Epoll reported events for this connection. */
-void nt_conn_on_events(struct nt_conn *c, uint32_t events);
+/* Epoll reported events for this connection (its watch's callback). */
+void nt_conn_on_events(struct nt_watch *wt, uint32_t events);
 
 /*
  * The one teardown path: mark the connection, stop all I/O on it, and let
@@ -257,9 +229,9 @@ void nt_conn_handover(struct nt_conn *c);
 void nt_conn_reconfigure(struct nt_conn *c, const struct nt_config *old);
 
 /* The service's session changed (chat: nick or room): keep the stored copy
- * current. No-op when c is not in the fd store. */
-void nt_conn_store_session(struct nt_conn *c, const char *nick,
-                           const char *room);
+ * current, as its session_encode hook says. No-op when c is not in the fd
+ * store. */
+void nt_conn_store_session(struct nt_conn *c);
 
 /* NATTER_CLIENT text for logs */
 void nt_conn_client(const struct nt_conn *c, char *buf, size_t size);

@@ -70,7 +70,12 @@ static void echo_drained(struct nt_conn *c)
 	}
 }
 
-const struct nt_service_ops nt_echo_ops = {
+static const struct nt_service_ops echo_ops = {
     .readable = echo_readable,
     .drained = echo_drained,
+};
+
+const struct nt_service_def nt_echo_service = {
+    .name = "echo",
+    .ops = &echo_ops,
 };

@@ -5,7 +5,6 @@
 #define NT_ECHO_H
 
 #include "conn.h"
-
-extern const struct nt_service_ops nt_echo_ops;
+#include "service.h" /* its entry: nt_echo_service */
 
 #endif

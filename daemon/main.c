@@ -26,10 +26,10 @@
 #include "acceptor.h"
 #include "conn.h"
 #include "config.h"
-#include "hub.h"
 #include "listener.h"
 #include "log.h"
 #include "sd.h"
+#include "service.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -74,7 +74,7 @@ struct server {
 	size_t n_inited; /* workers[0..n_inited) went through init */
 	struct nt_acceptor acceptor;
 	bool acceptor_ready;
-	struct nt_hub *hub;
+	void *svc_shared[NT_SERVICES]; /* each service's, for every worker */
 	int sigfd;
 	unsigned max_conns;
 	char note[128]; /* appended to STATUS=, e.g. a failed reload */
@@ -280,16 +280,16 @@ static int start_threads(struct server *s)
 	s->worker_mem = calloc(s->n_workers, sizeof(*s->worker_mem));
 	s->workers = calloc(s->n_workers, sizeof(*s->workers));
 	s->beats = calloc(s->n_workers, sizeof(*s->beats));
-	s->hub = nt_hub_new((unsigned)s->n_workers, s->cfg->chat.max_rooms,
-	                    s->cfg->chat.default_room);
-	if (!s->worker_mem || !s->workers || !s->beats || !s->hub) {
+	if (!s->worker_mem || !s->workers || !s->beats ||
+	    nt_services_start(s->cfg, (unsigned)s->n_workers, s->svc_shared) <
+	        0) {
 		nt_log_errx("out of memory");
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < s->n_workers; i++) {
 		s->workers[i] = &s->worker_mem[i];
 		rc = nt_worker_init(s->workers[i], (unsigned)i, s->cfg,
-		                    &s->acceptor, s->hub);
+		                    &s->acceptor, s->svc_shared);
 		if (rc < 0) {
 			nt_log(NT_LOG_ERR, -rc, "cannot set up worker %zu", i);
 			return rc;
@@ -379,6 +379,13 @@ static void adopt_client(void *arg, int fd, struct nt_sd_client *sc,
 		adopt_refuse(fd, sc, "its listener is no longer configured");
 		return;
 	}
+	/* the memfd is not trusted: its service reads only what it wrote */
+	const struct nt_service_def *sv = nt_service_get(lc->service);
+	if (sv->session_check &&
+	    sv->session_check(sess->blob, sess->blob_len) < 0) {
+		adopt_refuse(fd, sc, "its saved session is not valid");
+		return;
+	}
 	struct nt_conn_restore *r = calloc(1, sizeof(*r));
 	int fl = fcntl(fd, F_GETFL);
 	if (!r || fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
@@ -416,12 +423,13 @@ static void adopt_clients(struct server *s, struct nt_sd_fds *fds)
 static void status_text(struct server *s, char *buf, size_t size)
 {
 	unsigned conns = atomic_load(&s->acceptor.open);
-	unsigned rooms = nt_hub_rooms(s->hub, NULL, 0);
 	size_t n = s->set ? s->set->n : 0;
+	char services[64];
 
-	snprintf(buf, size, "%u connection%s, %u room%s, %zu listener%s%s%s",
-	         conns, conns == 1 ? "" : "s", rooms, rooms == 1 ? "" : "s", n,
-	         n == 1 ? "" : "s", s->note[0] ? "; " : "", s->note);
+	nt_services_status(s->svc_shared, services, sizeof(services));
+	snprintf(buf, size, "%u connection%s%s, %zu listener%s%s%s", conns,
+	         conns == 1 ? "" : "s", services, n, n == 1 ? "" : "s",
+	         s->note[0] ? "; " : "", s->note);
 }
 
 static void status_refresh(struct server *s)
@@ -783,7 +791,7 @@ static void reload(struct server *s, const struct options *o)
 	reload_forget(gone, true);
 	s->set = set;
 	s->max_conns = max_conns;
-	nt_hub_configure(s->hub, cfg->chat.max_rooms, cfg->chat.default_room);
+	nt_services_reload(s->svc_shared, cfg);
 	if (cfg->core_dumps != s->cfg->core_dumps)
 		apply_core_dumps(cfg->core_dumps);
 	nt_config_unref(s->cfg);
@@ -879,7 +887,7 @@ static void server_free(struct server *s)
 		nt_acceptor_destroy(&s->acceptor);
 	else
 		nt_listener_set_close(s->set, NULL);
-	nt_hub_free(s->hub);
+	nt_services_stop(s->svc_shared);
 	free(s->worker_mem);
 	free(s->workers);
 	free(s->beats);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util.h"
+
 struct nt_map_node {
 	struct nt_map_node *next;
 	const char *key; /* points into the record; must outlive the link */
@@ -35,8 +37,5 @@ void nt_map_del(struct nt_map *m, struct nt_map_node *node);
 struct nt_map_node *nt_map_first(const struct nt_map *m, size_t *iter);
 struct nt_map_node *nt_map_next(const struct nt_map *m,
                                 struct nt_map_node *node, size_t *iter);
-
-#define nt_container_of(ptr, type, member)                                     \
-	((type *)((char *)(ptr)-offsetof(type, member)))
 
 #endif

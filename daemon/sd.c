@@ -26,7 +26,8 @@
 #include "text.h"
 #include "util.h"
 
-#define SESSION_MAGIC  "natter-session 1\n"
+#define SESSION_MAGIC  "natter-session 2\n"
+#define SESSION_V1     "natter-session 1\n" /* before blobs: still read */
 #define STATUS_MAX     256
 #define FLUSH_GROUPS   2  /* groups one worker sends per NT_SD_FLUSH_MS */
 #define HANDOVER_TRIES 40 /* 5 ms apart: a handover waits 200 ms at most */
@@ -410,14 +411,23 @@ void nt_sd_forget_listener(const char *name)
 	store_release(1);
 }
 
+/* the longest header leaves room for the longest blob */
+_Static_assert(sizeof(SESSION_MAGIC) - 1 + sizeof("listener=\n") - 1 +
+                       NT_NAME_MAX + sizeof("socket=\n") - 1 + 20 +
+                       sizeof("blob=\n") - 1 + 3 + NT_SD_BLOB_MAX <=
+                   NT_SD_SESSION_SIZE,
+               "a record holds its header and NT_SD_BLOB_MAX bytes");
+
 void nt_sd_session_encode(const struct nt_sd_session *s,
                           char buf[NT_SD_SESSION_SIZE])
 {
+	size_t len = NT_MIN((size_t)s->blob_len, (size_t)NT_SD_BLOB_MAX);
+
 	memset(buf, 0, NT_SD_SESSION_SIZE);
-	/* every field is bounded far below the record size */
-	snprintf(buf, NT_SD_SESSION_SIZE,
-	         SESSION_MAGIC "listener=%s\nnick=%s\nroom=%s\nsocket=%llu\n",
-	         s->listener, s->nick, s->room, (unsigned long long)s->socket);
+	int n = snprintf(buf, NT_SD_SESSION_SIZE,
+	                 SESSION_MAGIC "listener=%s\nsocket=%llu\nblob=%zu\n",
+	                 s->listener, (unsigned long long)s->socket, len);
+	memcpy(buf + n, s->blob, len);
 }
 
 static bool session_name_ok(const char *v, size_t len)
@@ -450,13 +460,20 @@ static bool session_number(const char *v, size_t len, uint64_t *out)
 	return true;
 }
 
-/* one "key=value" line of a record into s; false if it is invalid */
-static bool session_field(struct nt_sd_session *s, const char *line, size_t len)
+/* what a version 1 record said of a chat session */
+struct session_v1 {
+	char nick[NT_NICK_LIMIT + 1];
+	char room[NT_ROOM_MAX + 1];
+};
+
+/* one "key=value" line of a record into s (v1: of a version 1 record,
+ * else NULL); false if it is invalid */
+static bool session_field(struct nt_sd_session *s, struct session_v1 *v1,
+                          const char *line, size_t len)
 {
 	const char *eq = memchr(line, '=', len);
-	char room[NT_ROOM_MAX + 1];
 
-	if (!eq)
+	if (!eq || memchr(line, '\0', len))
 		return false;
 	size_t klen = (size_t)(eq - line), vlen = len - klen - 1;
 	const char *v = eq + 1;
@@ -465,15 +482,16 @@ static bool session_field(struct nt_sd_session *s, const char *line, size_t len)
 			return false;
 		memcpy(s->listener, v, vlen);
 		s->listener[vlen] = '\0';
-	} else if (klen == 4 && !memcmp(line, "nick", 4)) {
+	} else if (v1 && klen == 4 && !memcmp(line, "nick", 4)) {
 		if (vlen && !nt_text_nick_valid(v, vlen, NT_NICK_LIMIT))
 			return false;
-		memcpy(s->nick, v, vlen);
-		s->nick[vlen] = '\0';
-	} else if (klen == 4 && !memcmp(line, "room", 4)) {
-		if (vlen && nt_text_room_normalize(v, vlen, room) < 0)
+		memcpy(v1->nick, v, vlen);
+		v1->nick[vlen] = '\0';
+	} else if (v1 && klen == 4 && !memcmp(line, "room", 4)) {
+		if (vlen && nt_text_room_normalize(v, vlen, v1->room) < 0)
 			return false;
-		snprintf(s->room, sizeof(s->room), "%s", vlen ? room : "");
+		if (!vlen)
+			v1->room[0] = '\0';
 	} else if (klen == 6 && !memcmp(line, "socket", 6)) {
 		return session_number(v, vlen, &s->socket);
 	}
@@ -481,24 +499,82 @@ static bool session_field(struct nt_sd_session *s, const char *line, size_t len)
 	return true;
 }
 
-int nt_sd_session_decode(const char *buf, size_t len, struct nt_sd_session *out)
+/* "blob=LEN" into s->blob_len; false if it is no such line */
+static bool session_blob_line(struct nt_sd_session *s, const char *line,
+                              size_t len)
 {
-	struct nt_sd_session s;
-	size_t magic = strlen(SESSION_MAGIC);
+	uint64_t n;
 
-	memset(&s, 0, sizeof(s));
+	if (len < 5 || memcmp(line, "blob=", 5) ||
+	    !session_number(line + 5, len - 5, &n) || n > NT_SD_BLOB_MAX)
+		return false;
+	s->blob_len = (uint32_t)n;
+	return true;
+}
+
+/* a version 1 record: text lines, zero-padded; its chat session (if it
+ * had one) becomes the blob its service reads */
+static int session_decode_v1(const char *buf, size_t len,
+                             struct nt_sd_session *s)
+{
+	struct session_v1 v1 = {0};
+
 	len = strnlen(buf, len); /* the padding */
-	if (len < magic || memcmp(buf, SESSION_MAGIC, magic))
-		return -EINVAL;
-	for (size_t pos = magic; pos < len;) {
+	for (size_t pos = sizeof(SESSION_V1) - 1; pos < len;) {
 		const char *nl = memchr(buf + pos, '\n', len - pos);
 		if (!nl)
 			return -EINVAL; /* a cut record */
-		if (!session_field(&s, buf + pos, (size_t)(nl - buf - pos)))
+		if (!session_field(s, &v1, buf + pos, (size_t)(nl - buf - pos)))
 			return -EINVAL;
 		pos = (size_t)(nl - buf) + 1;
 	}
-	if (!s.listener[0])
+	if (v1.nick[0] || v1.room[0])
+		s->blob_len =
+		    (uint32_t)snprintf((char *)s->blob, sizeof(s->blob),
+		                       "nick=%s\nroom=%s\n", v1.nick, v1.room);
+	return 0;
+}
+
+/* header lines up to "blob=LEN", LEN bytes, then only padding */
+static int session_decode_v2(const char *buf, size_t len,
+                             struct nt_sd_session *s)
+{
+	for (size_t pos = sizeof(SESSION_MAGIC) - 1; pos < len;) {
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		if (!nl)
+			return -EINVAL; /* a cut record, or no blob line */
+		const char *line = buf + pos;
+		size_t llen = (size_t)(nl - line);
+		pos += llen + 1;
+		if (!session_blob_line(s, line, llen)) {
+			if (!session_field(s, NULL, line, llen))
+				return -EINVAL;
+			continue;
+		}
+		if (s->blob_len > len - pos)
+			return -EINVAL;
+		memcpy(s->blob, buf + pos, s->blob_len);
+		for (pos += s->blob_len; pos < len; pos++)
+			if (buf[pos])
+				return -EINVAL;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int nt_sd_session_decode(const char *buf, size_t len, struct nt_sd_session *out)
+{
+	struct nt_sd_session s;
+	int rc = -EINVAL;
+
+	memset(&s, 0, sizeof(s));
+	if (len >= sizeof(SESSION_MAGIC) - 1 &&
+	    !memcmp(buf, SESSION_MAGIC, sizeof(SESSION_MAGIC) - 1))
+		rc = session_decode_v2(buf, len, &s);
+	else if (len >= sizeof(SESSION_V1) - 1 &&
+	         !memcmp(buf, SESSION_V1, sizeof(SESSION_V1) - 1))
+		rc = session_decode_v1(buf, len, &s);
+	if (rc < 0 || !s.listener[0])
 		return -EINVAL;
 	*out = s;
 	return 0;
@@ -794,8 +870,10 @@ static void group_drop(struct nt_sd_fds *f, const char *key, const char *why)
 	store_remove(name);
 }
 
-/* the valid records of memfd into rec (cleared ones have no listener) */
-static int group_read(int memfd, struct nt_sd_session *rec, size_t *n)
+/* the valid records of memfd into rec (cleared or refused ones have no
+ * listener: their sockets are closed); bad counts the refused */
+static int group_read(int memfd, struct nt_sd_session *rec, size_t *n,
+                      size_t *bad)
 {
 	size_t size = (size_t)NT_SD_GROUP_MAX * NT_SD_SESSION_SIZE;
 	char *buf = malloc(size);
@@ -808,10 +886,15 @@ static int group_read(int memfd, struct nt_sd_session *rec, size_t *n)
 		return -errno;
 	}
 	*n = (size_t)r / NT_SD_SESSION_SIZE;
-	for (size_t i = 0; i < *n; i++)
-		if (nt_sd_session_decode(buf + i * NT_SD_SESSION_SIZE,
-		                         NT_SD_SESSION_SIZE, &rec[i]) < 0)
-			memset(&rec[i], 0, sizeof(rec[i]));
+	for (size_t i = 0; i < *n; i++) {
+		const char *p = buf + i * NT_SD_SESSION_SIZE;
+		if (nt_sd_session_decode(p, NT_SD_SESSION_SIZE, &rec[i]) == 0)
+			continue;
+		memset(&rec[i], 0, sizeof(rec[i]));
+		/* a cleared record is all zeros; anything else is refused */
+		if (p[0] || memcmp(p, p + 1, NT_SD_SESSION_SIZE - 1))
+			(*bad)++;
+	}
 	free(buf);
 	return 0;
 }
@@ -902,7 +985,7 @@ static size_t group_take(struct nt_sd_fds *f, const char *key,
                                        const struct nt_sd_session *s),
                          void *arg)
 {
-	size_t sockets, memfds, nrec = 0, adopted;
+	size_t sockets, memfds, nrec = 0, bad = 0, adopted;
 	struct nt_sd_fd *mem = group_memfd(f, key, &sockets, &memfds);
 	struct nt_sd_session *rec = NULL;
 	struct sd_group *g = NULL;
@@ -919,12 +1002,17 @@ static size_t group_take(struct nt_sd_fds *f, const char *key,
 	}
 	if (!(rec = calloc(NT_SD_GROUP_MAX, sizeof(*rec))) ||
 	    !(g = calloc(1, sizeof(*g))) ||
-	    group_read(mem->fd, rec, &nrec) < 0) {
+	    group_read(mem->fd, rec, &nrec, &bad) < 0) {
 		free(rec);
 		free(g);
 		group_drop(f, key, "unreadable sessions");
 		return 0;
 	}
+	if (bad)
+		nt_log_warnx(
+		    "stored clients %s: %zu session record%s refused "
+		    "(not one natterd wrote); their clients are closed",
+		    mem->name, bad, bad == 1 ? "" : "s");
 	g->memfd = mem->fd;
 	mem->fd = -1;
 	snprintf(g->name, sizeof(g->name), "%s", mem->name);

@@ -87,21 +87,38 @@ void nt_sd_forget_listener(const char *name);
 /* a stored fd came back and is kept (listener) or dropped (forget) */
 void nt_sd_store_count_adopted(unsigned n);
 
-/* what a client needs to find its place again after a restart */
+#define NT_SD_SESSION_SIZE 256 /* fixed, so that one pwrite replaces it */
+/* a service's part of a record: what the header leaves of its size */
+#define NT_SD_BLOB_MAX 128
+
+/*
+ * What a client needs to find its place again after a restart: its
+ * listener, which stored socket it is, and a blob that the listener's
+ * service alone encodes and reads (service.h), opaque here.
+ */
 struct nt_sd_session {
 	char listener[NT_NAME_MAX + 1];
-	char nick[NT_NICK_LIMIT + 1]; /* chat only; "" otherwise */
-	char room[NT_ROOM_MAX + 1];   /* chat only */
 	uint64_t socket; /* the socket's inode: which stored socket it is */
+	uint32_t blob_len;
+	uint8_t blob[NT_SD_BLOB_MAX];
 };
 
-#define NT_SD_SESSION_SIZE 256 /* fixed, so that one pwrite replaces it */
-
-/* encode into exactly NT_SD_SESSION_SIZE bytes (pure) */
+/*
+ * A record, in exactly NT_SD_SESSION_SIZE bytes, zero-padded:
+ *
+ *   natter-session 2\n listener=NAME\n socket=INODE\n blob=LEN\n
+ *
+ * then LEN bytes of blob. Records of version 1 (natterd before blobs:
+ * nick=NICK\n room=ROOM\n lines and no blob) are still read: their nick
+ * and room, checked as they were, become the blob "nick=NICK\nroom=ROOM\n",
+ * which is how the chat service reads a blob without a version line.
+ */
+/* encode (pure) */
 void nt_sd_session_encode(const struct nt_sd_session *s,
                           char buf[NT_SD_SESSION_SIZE]);
 /* decode (pure): 0, or -EINVAL for anything that is not a valid record;
- * out is untouched then */
+ * out is untouched then. The blob is checked only for its bounds: its
+ * service checks the rest. */
 int nt_sd_session_decode(const char *buf, size_t len,
                          struct nt_sd_session *out);
 

@@ -6,11 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "config.h"
 #include "text.h"
-
-_Static_assert(NT_TEXT_ROOM_MAX == NT_ROOM_MAX,
-               "room name limits in text.h and config.h disagree");
 
 /* ---- line framing ------------------------------------------------------ */
 

@@ -16,6 +16,9 @@
 #define NT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define NT_MIN(a, b)     ((a) < (b) ? (a) : (b))
 #define NT_MAX(a, b)     ((a) > (b) ? (a) : (b))
+/* the record that embeds ptr as its member */
+#define nt_container_of(ptr, type, member)                                     \
+	((type *)((char *)(ptr)-offsetof(type, member)))
 
 /*
  * A peer's address in 22 bytes rather than a 128-byte sockaddr_storage:

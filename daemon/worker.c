@@ -1,9 +1,10 @@
 /*
  * A worker: one thread, one epoll loop, the connections it owns, a timer
- * heap for their deadlines, and a message queue through which every other
- * thread talks to it. Each loop turn handles events, then flushes every
- * connection that queued output, then runs due timers, then frees the
- * connections that were closed: the one safe point for freeing.
+ * heap for their deadlines, the other fds and timers it was given, and a
+ * message queue through which every other thread talks to it. Each loop
+ * turn dispatches events through their watches, then flushes every
+ * connection that queued output, then runs due timers, then frees what was
+ * closed: the one safe point for freeing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,9 +16,9 @@
 #include <unistd.h>
 
 #include "acceptor.h"
-#include "chat.h"
 #include "conn.h"
 #include "log.h"
+#include "service.h"
 #include "worker.h"
 
 #define EVENTS_PER_TURN 256
@@ -25,37 +26,61 @@
 /* the loop wakes at least this often, so its heartbeat shows it is alive */
 #define TICK_MS 1000
 
-static char queue_tag; /* epoll data for the eventfd */
+static void worker_on_queue(struct nt_watch *wt, uint32_t events);
+static void worker_on_lsn(struct nt_watch *wt, uint32_t events);
+
+/* a watch of any fd, for nt_worker_watch() */
+struct nt_fdwatch {
+	struct nt_watch watch;
+	struct nt_worker *w;
+	nt_fdwatch_fn *fn;
+	void (*cleanup)(void *arg);
+	void *arg;
+	struct nt_fdwatch *prev, *next; /* w->watches, or w->unwatched */
+};
+
+struct nt_timer {
+	uint64_t when;
+	nt_timer_fn *fn;
+	void *arg;
+	struct nt_timer *next; /* w->timers, soonest first */
+};
 
 int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
-                   struct nt_acceptor *acceptor, struct nt_hub *hub)
+                   struct nt_acceptor *acceptor, void *const *shared)
 {
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->cfg = nt_config_ref(cfg);
 	w->acceptor = acceptor;
-	w->hub = hub;
-	w->epfd = w->evfd = -1;
-	for (size_t i = 0; i < NT_LISTENERS_MAX; i++)
-		w->lsn[i].fd = -1;
+	for (size_t i = 0; shared && i < NT_SERVICES; i++)
+		w->svc_shared[i] = shared[i];
+	w->epfd = w->queue.fd = -1;
+	w->queue.fn = worker_on_queue;
+	for (size_t i = 0; i < NT_LISTENERS_MAX; i++) {
+		w->lsn[i].watch.fd = -1;
+		w->lsn[i].watch.fn = worker_on_lsn;
+	}
 	pthread_mutex_init(&w->lock, NULL);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd < 0)
 		goto fail;
-	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (w->evfd < 0)
+	w->queue.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->queue.fd < 0)
 		goto fail;
-	struct epoll_event e = {.events = EPOLLIN, .data.ptr = &queue_tag};
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &e) < 0)
+	int rc = nt_worker_watch_set(w, &w->queue, EPOLLIN);
+	if (rc < 0) {
+		errno = -rc;
 		goto fail;
+	}
 	w->pool = calloc(POOL_MAX, sizeof(*w->pool));
 	if (!w->pool) {
 		errno = ENOMEM;
 		goto fail;
 	}
 	return 0;
-fail:;
-	int rc = -errno;
+fail:
+	rc = -errno;
 	nt_worker_destroy(w);
 	return rc;
 }
@@ -77,7 +102,7 @@ void nt_worker_post(struct nt_worker *w, struct nt_msg *m)
 	 * message of a batch needs to wake it */
 	if (was_empty) {
 		uint64_t one = 1;
-		ssize_t n = write(w->evfd, &one, sizeof(one));
+		ssize_t n = write(w->queue.fd, &one, sizeof(one));
 		(void)n; /* EAGAIN: the counter is already non-zero */
 	}
 }
@@ -126,7 +151,7 @@ int nt_worker_post_listen(struct nt_worker *w,
 			            w->id, set->lc[i]->name);
 			continue;
 		}
-		l[k].fd = fd;
+		l[k].watch.fd = fd;
 		l[k].tcp = set->l[i]->family != NT_FAMILY_UNIX;
 		l[k++].lc = set->lc[i];
 	}
@@ -139,22 +164,48 @@ int nt_worker_post_listen(struct nt_worker *w,
 	return 0;
 }
 
+struct nt_msg *nt_worker_call_new(nt_call_fn *fn, void (*release)(void *arg),
+                                  size_t size)
+{
+	struct nt_msg *m = malloc(sizeof(*m) + size);
+
+	if (!m)
+		return NULL;
+	memset(m, 0, sizeof(*m));
+	m->type = NT_MSG_CALL;
+	m->u.call.fn = fn;
+	m->u.call.release = release;
+	m->u.call.arg = size ? m->data : NULL;
+	return m;
+}
+
+int nt_worker_call(struct nt_worker *w, nt_call_fn *fn,
+                   void (*release)(void *arg), void *arg)
+{
+	struct nt_msg *m = nt_worker_call_new(fn, release, 0);
+
+	if (!m)
+		return -ENOMEM;
+	m->u.call.arg = arg;
+	nt_worker_post(w, m);
+	return 0;
+}
+
+/* the latch is done by the release that follows */
 static void worker_barrier(struct nt_worker *w, void *arg)
 {
 	(void)w;
+	(void)arg;
+}
+
+static void worker_latch_done(void *arg)
+{
 	nt_latch_done(arg);
 }
 
 int nt_worker_post_barrier(struct nt_worker *w, struct nt_latch *latch)
 {
-	struct nt_msg *m = calloc(1, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	m->type = NT_MSG_CALL;
-	m->u.call.fn = worker_barrier;
-	m->u.call.arg = latch;
-	nt_worker_post(w, m);
-	return 0;
+	return nt_worker_call(w, worker_barrier, worker_latch_done, latch);
 }
 
 /* ---- timer heap: a binary min-heap of connections on c->deadline ---- */
@@ -255,11 +306,160 @@ static void worker_run_timers(struct nt_worker *w)
 	}
 }
 
+/* ---- watches and timers of any kind ---- */
+
+int nt_worker_watch_set(struct nt_worker *w, struct nt_watch *wt,
+                        uint32_t events)
+{
+	struct epoll_event e = {.events = events, .data.ptr = wt};
+	int op = !events      ? EPOLL_CTL_DEL
+	         : wt->events ? EPOLL_CTL_MOD
+	                      : EPOLL_CTL_ADD;
+
+	if (events == wt->events)
+		return 0;
+	if (epoll_ctl(w->epfd, op, wt->fd, &e) < 0)
+		return -errno;
+	wt->events = events;
+	return 0;
+}
+
+static void fdwatch_on_events(struct nt_watch *wt, uint32_t events)
+{
+	struct nt_fdwatch *x = nt_container_of(wt, struct nt_fdwatch, watch);
+
+	x->fn(x->w, wt->fd, events, x->arg);
+}
+
+/* an event reported for a watch that has ended since, in the same turn */
+static void fdwatch_gone(struct nt_watch *wt, uint32_t events)
+{
+	(void)wt;
+	(void)events;
+}
+
+struct nt_fdwatch *nt_worker_watch(struct nt_worker *w, int fd, uint32_t events,
+                                   nt_fdwatch_fn *fn,
+                                   void (*cleanup)(void *arg), void *arg)
+{
+	struct nt_fdwatch *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	*x = (struct nt_fdwatch){.watch = {.fn = fdwatch_on_events, .fd = fd},
+	                         .w = w,
+	                         .fn = fn,
+	                         .cleanup = cleanup,
+	                         .arg = arg};
+	int rc = nt_worker_watch_set(w, &x->watch, events);
+	if (rc < 0) {
+		free(x);
+		errno = -rc;
+		return NULL;
+	}
+	x->next = w->watches;
+	if (w->watches)
+		w->watches->prev = x;
+	w->watches = x;
+	return x;
+}
+
+int nt_worker_watch_add(struct nt_fdwatch *x, uint32_t events)
+{
+	return nt_worker_watch_set(x->w, &x->watch, x->watch.events | events);
+}
+
+int nt_worker_watch_del(struct nt_fdwatch *x, uint32_t events)
+{
+	return nt_worker_watch_set(x->w, &x->watch, x->watch.events & ~events);
+}
+
+uint32_t nt_worker_watch_events(const struct nt_fdwatch *x)
+{
+	return x->watch.events;
+}
+
+void nt_worker_unwatch(struct nt_fdwatch *x)
+{
+	if (!x || x->watch.fn == fdwatch_gone)
+		return;
+	struct nt_worker *w = x->w;
+	nt_worker_watch_set(w, &x->watch, 0);
+	x->watch.fn = fdwatch_gone;
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		w->watches = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	/* freed at the end of the turn: an event for it may still be in
+	 * this turn's batch */
+	x->prev = NULL;
+	x->next = w->unwatched;
+	w->unwatched = x;
+	if (x->cleanup)
+		x->cleanup(x->arg);
+}
+
+static void worker_free_unwatched(struct nt_worker *w)
+{
+	while (w->unwatched) {
+		struct nt_fdwatch *x = w->unwatched;
+		w->unwatched = x->next;
+		free(x);
+	}
+}
+
+struct nt_timer *nt_worker_timer(struct nt_worker *w, uint64_t when_ms,
+                                 nt_timer_fn *fn, void *arg)
+{
+	struct nt_timer *t = malloc(sizeof(*t)), **pp = &w->timers;
+
+	if (!t)
+		return NULL;
+	*t = (struct nt_timer){.when = when_ms, .fn = fn, .arg = arg};
+	while (*pp && (*pp)->when <= when_ms)
+		pp = &(*pp)->next;
+	t->next = *pp;
+	*pp = t;
+	return t;
+}
+
+void nt_worker_timer_cancel(struct nt_worker *w, struct nt_timer *t)
+{
+	for (struct nt_timer **pp = &w->timers; t && *pp; pp = &(*pp)->next)
+		if (*pp == t) {
+			*pp = t->next;
+			free(t);
+			return;
+		}
+}
+
+static void worker_run_other_timers(struct nt_worker *w)
+{
+	/* bounded: only those due now; one a callback sets for now waits
+	 * for the next turn */
+	struct nt_timer *due = w->timers, **pp = &w->timers;
+
+	while (*pp && (*pp)->when <= w->now)
+		pp = &(*pp)->next;
+	w->timers = *pp;
+	*pp = NULL;
+	while (due) {
+		struct nt_timer *t = due;
+		due = t->next;
+		t->fn(w, t->arg);
+		free(t);
+	}
+}
+
 static int worker_timeout(struct nt_worker *w)
 {
 	if (w->flush_list || w->close_list)
 		return 0;
 	uint64_t d = w->heap_len ? w->heap[0]->deadline : UINT64_MAX;
+	if (w->timers && w->timers->when < d)
+		d = w->timers->when;
 	if (w->lsn_resume && w->lsn_resume < d)
 		d = w->lsn_resume;
 	if (nt_sd_clients_due() < d)
@@ -383,23 +583,15 @@ static void worker_free_closed(struct nt_worker *w)
 
 /* ---- listeners ---- */
 
-static bool worker_is_lsn(const struct nt_worker *w, const void *p)
-{
-	uintptr_t a = (uintptr_t)p, lo = (uintptr_t)w->lsn;
-
-	return a >= lo && a < lo + sizeof(w->lsn);
-}
-
 static void worker_lsn_watch(struct nt_worker *w, bool on)
 {
 	for (size_t i = 0; i < w->n_lsn; i++) {
 		struct nt_wlisten *l = &w->lsn[i];
 		/* EPOLLEXCLUSIVE: a new client wakes one waiting worker */
-		struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE,
-		                        .data.ptr = l};
 		if (!on)
-			epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
-		else if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &e) < 0)
+			nt_worker_watch_set(w, &l->watch, 0);
+		else if (nt_worker_watch_set(w, &l->watch,
+		                             EPOLLIN | EPOLLEXCLUSIVE) < 0)
 			nt_log_warn("worker %u: cannot accept on listener "
 			            "\"%s\"",
 			            w->id, l->lc->name);
@@ -413,8 +605,9 @@ static void worker_lsn_drop(struct nt_worker *w)
 	if (w->lsn_watched)
 		worker_lsn_watch(w, false);
 	for (size_t i = 0; i < w->n_lsn; i++) {
-		close(w->lsn[i].fd);
-		w->lsn[i].fd = -1;
+		close(w->lsn[i].watch.fd);
+		w->lsn[i].watch.fd = -1;
+		w->lsn[i].watch.events = 0;
 		w->lsn[i].lc = NULL;
 	}
 	w->n_lsn = 0;
@@ -426,7 +619,12 @@ static void worker_lsn_drop(struct nt_worker *w)
 static void worker_listen(struct nt_worker *w, struct nt_msg *m)
 {
 	worker_lsn_drop(w);
-	memcpy(w->lsn, m->u.listen.l, m->u.listen.n * sizeof(*w->lsn));
+	for (size_t i = 0; i < m->u.listen.n; i++) {
+		w->lsn[i] = m->u.listen.l[i];
+		w->lsn[i].watch.fn = worker_on_lsn;
+		w->lsn[i].watch.events = 0;
+		w->lsn[i].w = w;
+	}
 	w->n_lsn = m->u.listen.n;
 	w->lsn_cfg = m->u.listen.cfg;
 	free(m->u.listen.l);
@@ -437,10 +635,20 @@ static void worker_listen(struct nt_worker *w, struct nt_msg *m)
 	nt_latch_done(m->u.listen.latch);
 }
 
+static void worker_accept(struct nt_worker *w, struct nt_wlisten *l);
+
+static void worker_on_lsn(struct nt_watch *wt, uint32_t events)
+{
+	struct nt_wlisten *l = nt_container_of(wt, struct nt_wlisten, watch);
+
+	(void)events;
+	worker_accept(l->w, l);
+}
+
 static void worker_accept(struct nt_worker *w, struct nt_wlisten *l)
 {
 	/* an event from before a change of listeners or a rest: none now */
-	if (l->fd < 0 || !w->lsn_watched)
+	if (l->watch.fd < 0 || !w->lsn_watched)
 		return;
 	uint64_t until = nt_acceptor_accept(w->acceptor, w, l);
 	if (until) {
@@ -534,7 +742,11 @@ static void worker_reconfigure(struct nt_worker *w, struct nt_msg *m)
 	struct nt_config *old = w->cfg;
 
 	w->cfg = m->u.config.cfg;
-	nt_chat_worker_reconfigure(w);
+	for (size_t i = 0; i < NT_SERVICES; i++) {
+		const struct nt_service_def *sv = nt_service_get(i);
+		if (sv->worker_reconfigure && w->svc_state[i])
+			sv->worker_reconfigure(w, w->svc_state[i]);
+	}
 	for (struct nt_conn *c = w->conns; c; c = c->next)
 		if (!c->closing)
 			nt_conn_reconfigure(c, old);
@@ -542,10 +754,13 @@ static void worker_reconfigure(struct nt_worker *w, struct nt_msg *m)
 	nt_latch_done(m->u.config.latch);
 }
 
-static void worker_handle_queue(struct nt_worker *w)
+static void worker_on_queue(struct nt_watch *wt, uint32_t events)
 {
+	struct nt_worker *w = nt_container_of(wt, struct nt_worker, queue);
 	uint64_t junk;
-	ssize_t r = read(w->evfd, &junk, sizeof(junk));
+	ssize_t r = read(wt->fd, &junk, sizeof(junk));
+
+	(void)events;
 	(void)r;
 
 	pthread_mutex_lock(&w->lock);
@@ -576,9 +791,8 @@ static void worker_handle_queue(struct nt_worker *w)
 			break;
 		case NT_MSG_CALL:
 			m->u.call.fn(w, m->u.call.arg);
-			break;
-		case NT_MSG_CHAT:
-			nt_chat_deliver(w, m);
+			if (m->u.call.release)
+				m->u.call.release(m->u.call.arg);
 			break;
 		}
 		free(m);
@@ -589,17 +803,15 @@ static void worker_handle_queue(struct nt_worker *w)
 static void worker_turn(struct nt_worker *w, struct epoll_event *ev, int n)
 {
 	for (int i = 0; i < n; i++) {
-		if (ev[i].data.ptr == &queue_tag)
-			worker_handle_queue(w);
-		else if (worker_is_lsn(w, ev[i].data.ptr))
-			worker_accept(w, ev[i].data.ptr);
-		else
-			nt_conn_on_events(ev[i].data.ptr, ev[i].events);
+		struct nt_watch *wt = ev[i].data.ptr;
+		wt->fn(wt, ev[i].events);
 	}
 	worker_flush_all(w);
 	worker_run_timers(w);
+	worker_run_other_timers(w);
 	worker_flush_all(w);
 	worker_free_closed(w);
+	worker_free_unwatched(w);
 	/* after the frees: a client gone by now never reaches the store */
 	nt_sd_clients_flush(w->now, false);
 }
@@ -666,28 +878,35 @@ void nt_worker_destroy(struct nt_worker *w)
 				m->u.conn.restore->store = NULL;
 			}
 			nt_conn_restore_free(m->u.conn.restore);
-		} else if (m->type == NT_MSG_CHAT) {
-			nt_buf_unref(m->u.chat.buf);
 		} else if (m->type == NT_MSG_CONFIG) {
 			nt_config_unref(m->u.config.cfg);
 			nt_latch_done(m->u.config.latch);
 		} else if (m->type == NT_MSG_LISTEN) {
 			for (size_t i = 0; i < m->u.listen.n; i++)
-				close(m->u.listen.l[i].fd);
+				close(m->u.listen.l[i].watch.fd);
 			free(m->u.listen.l);
 			nt_config_unref(m->u.listen.cfg);
 			nt_latch_done(m->u.listen.latch);
-		} else if (m->type == NT_MSG_CALL &&
-		           m->u.call.fn == worker_barrier) {
-			nt_latch_done(m->u.call.arg);
+		} else if (m->type == NT_MSG_CALL && m->u.call.release) {
+			m->u.call.release(m->u.call.arg);
 		}
 		free(m);
 	}
 	w->queue_head = w->queue_tail = NULL;
 	if (w->epfd >= 0)
 		worker_lsn_drop(w);
-	nt_chat_worker_free(w->chat);
-	w->chat = NULL;
+	/* their owners hear of it through their cleanup hooks */
+	while (w->watches)
+		nt_worker_unwatch(w->watches);
+	worker_free_unwatched(w);
+	while (w->timers)
+		nt_worker_timer_cancel(w, w->timers);
+	for (size_t i = 0; i < NT_SERVICES; i++) {
+		const struct nt_service_def *sv = nt_service_get(i);
+		if (sv->worker_free && w->svc_state[i])
+			sv->worker_free(w->svc_state[i]);
+		w->svc_state[i] = NULL;
+	}
 	for (uint32_t i = 0; i < w->pool_len; i++)
 		nt_buf_unref(w->pool[i]);
 	free(w->pool);
@@ -700,8 +919,8 @@ void nt_worker_destroy(struct nt_worker *w)
 	}
 	w->rings_bytes = 0;
 	free(w->heap);
-	if (w->evfd >= 0)
-		close(w->evfd);
+	if (w->queue.fd >= 0)
+		close(w->queue.fd);
 	if (w->epfd >= 0)
 		close(w->epfd);
 	pthread_mutex_destroy(&w->lock);
@@ -709,5 +928,5 @@ void nt_worker_destroy(struct nt_worker *w)
 	w->cfg = NULL;
 	w->pool = NULL;
 	w->heap = NULL;
-	w->evfd = w->epfd = -1;
+	w->queue.fd = w->epfd = -1;
 }

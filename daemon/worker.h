@@ -1,7 +1,8 @@
 /*
- * A worker thread: one epoll loop that owns its connections outright. Other
- * threads reach a worker only by posting a message to its queue (a short
- * mutex-guarded list plus an eventfd wake-up).
+ * A worker thread: one epoll loop that owns its connections outright and
+ * watches any other fd and timer it is given (nt_worker_watch(),
+ * nt_worker_timer()). Other threads reach a worker only by posting a
+ * message to its queue (a short mutex-guarded list plus an eventfd wake-up).
  */
 #ifndef NT_WORKER_H
 #define NT_WORKER_H
@@ -9,28 +10,43 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
 #include "config.h"
 #include "listener.h"
+#include "service.h"
 #include "stats.h"
 #include "util.h"
 
 struct nt_conn;
 struct nt_conn_restore;
 struct nt_acceptor;
-struct nt_hub;
-struct nt_chat_worker;
 struct nt_latch;
+struct nt_watch;
+struct nt_fdwatch;
+struct nt_timer;
+
+/*
+ * What the epoll data of every fd a worker watches points at: a
+ * connection, the queue's eventfd, a listener or any other fd. It is
+ * embedded in its owner (no allocation of its own), and fn finds the owner
+ * with nt_container_of(): one indirect call per event, whatever the fd.
+ */
+typedef void nt_watch_fn(struct nt_watch *wt, uint32_t events);
+struct nt_watch {
+	nt_watch_fn *fn;
+	int fd;
+	uint32_t events; /* the interest in the epoll set; 0: not in it */
+};
 
 enum nt_msg_type {
 	NT_MSG_CONN,     /* a new connection: u.conn */
 	NT_MSG_DRAIN,    /* shut down gracefully: stop reading, flush, close */
 	NT_MSG_HANDOVER, /* restart: let stored connections go, drain others */
 	NT_MSG_STOP,     /* close everything now and leave the loop */
-	NT_MSG_CALL,     /* run u.call.fn(worker, u.call.arg) on the worker */
-	NT_MSG_CHAT,     /* a chat line for local sessions: u.chat */
+	NT_MSG_CALL,     /* a callback: u.call (nt_worker_call()) */
 	NT_MSG_CONFIG,   /* a reloaded configuration: u.config */
 	NT_MSG_LISTEN,   /* accept on these listeners from now on: u.listen */
 };
@@ -39,10 +55,14 @@ enum nt_msg_type {
  * socket, which it alone closes, so no other thread's change to the set
  * can leave a stale fd in its epoll */
 struct nt_wlisten {
-	int fd;                            /* -1: a free slot */
+	struct nt_watch watch;             /* watch.fd -1: a free slot */
+	struct nt_worker *w;               /* whose slot it is */
 	bool tcp;                          /* TCP_NODELAY on what it accepts */
 	const struct nt_listener_conf *lc; /* in the worker's lsn_cfg */
 };
+
+/* what a posted call runs, on the worker's thread */
+typedef void nt_call_fn(struct nt_worker *w, void *arg);
 
 struct nt_msg {
 	struct nt_msg *next;
@@ -67,16 +87,13 @@ struct nt_msg {
 			struct nt_latch *latch; /* done once applied */
 		} listen;
 		struct {
-			void (*fn)(struct nt_worker *w, void *arg);
+			nt_call_fn *fn;
+			void (*release)(void *arg); /* or NULL */
 			void *arg;
 		} call;
-		struct {
-			struct nt_buf *buf; /* a reference, formatted once */
-			uint64_t id;        /* to this session, if room is "" */
-			uint32_t slot;
-			char room[NT_ROOM_MAX + 1]; /* or to this room */
-		} chat;
 	} u;
+	/* a call's argument when it travels in the message itself */
+	max_align_t data[];
 };
 
 /* output rings: the first holds 4 segments; spares are kept per worker in
@@ -90,11 +107,12 @@ struct nt_worker {
 	pthread_t thread;
 	bool started;
 	int epfd;
-	int evfd; /* wakes the loop when the queue goes non-empty */
+	struct nt_watch queue; /* an eventfd: the queue went non-empty */
 	struct nt_config *cfg; /* a reference; changes by NT_MSG_CONFIG */
 	struct nt_acceptor *acceptor; /* told when a connection ends */
-	struct nt_hub *hub;           /* the chat registry, shared */
-	struct nt_chat_worker *chat;  /* chat state, made on first use */
+	/* each service's state shared by all workers (main's), or NULL */
+	void *svc_shared[NT_SERVICES];
+	void *svc_state[NT_SERVICES]; /* each service's own, for this one */
 	struct nt_worker **peers;     /* every worker, this one included */
 	size_t n_peers;
 
@@ -110,7 +128,10 @@ struct nt_worker {
 	struct nt_conn *close_list;
 	struct nt_conn **heap; /* timer min-heap on conn->deadline */
 	uint32_t heap_len, heap_cap;
-	struct nt_buf **pool; /* spare read buffers */
+	struct nt_timer *timers;      /* nt_worker_timer()s, soonest first */
+	struct nt_fdwatch *watches;   /* nt_worker_watch()es */
+	struct nt_fdwatch *unwatched; /* freed at the end of the loop turn */
+	struct nt_buf **pool;         /* spare read buffers */
 	uint32_t pool_len;
 	/* spare output rings by size class (NT_RING_FIRST_SIZE << k): a chat
 	 * line to a room queues into many queues at once, and a queue's ring
@@ -136,8 +157,10 @@ struct nt_worker {
 
 #define NT_READ_BUF_SIZE (16 * 1024)
 
+/* shared: NT_SERVICES entries, each service's shared state (outlives the
+ * worker), or NULL when no service has any */
 int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
-                   struct nt_acceptor *acceptor, struct nt_hub *hub);
+                   struct nt_acceptor *acceptor, void *const *shared);
 int nt_worker_start(struct nt_worker *w);
 /* Takes ownership of m (allocated with malloc). Safe from any thread. */
 void nt_worker_post(struct nt_worker *w, struct nt_msg *m);
@@ -151,11 +174,70 @@ int nt_worker_post_config(struct nt_worker *w, struct nt_config *cfg,
 int nt_worker_post_listen(struct nt_worker *w,
                           const struct nt_listener_set *set,
                           struct nt_latch *latch);
+/*
+ * Run fn(w, arg) on w's thread, after everything posted before, then
+ * release(arg) if it is not NULL; a worker that ends before it runs calls
+ * only release(arg). Safe from any thread; 0 or -ENOMEM.
+ */
+int nt_worker_call(struct nt_worker *w, nt_call_fn *fn,
+                   void (*release)(void *arg), void *arg);
+/*
+ * The same with an argument of size bytes carried in the message itself,
+ * at m->data (one allocation for both, which the worker frees; release
+ * frees only what the argument holds): fill it, then nt_worker_post().
+ * NULL if no memory.
+ */
+struct nt_msg *nt_worker_call_new(nt_call_fn *fn, void (*release)(void *arg),
+                                  size_t size);
 /* latch done once the worker has handled everything posted before. */
 int nt_worker_post_barrier(struct nt_worker *w, struct nt_latch *latch);
 void nt_worker_join(struct nt_worker *w);
 /* Frees what init made; the thread must have ended (or never started). */
 void nt_worker_destroy(struct nt_worker *w);
+
+/* ---- on the worker's own thread: fds and timers of any kind ---------- */
+
+/*
+ * Watch fd (not taken: the caller closes it after nt_worker_unwatch()) for
+ * events (EPOLLIN, EPOLLOUT; 0 is fine): fn(w, fd, events, arg) runs on
+ * each readiness, and cleanup(arg), if not NULL, once the watch ends, by
+ * nt_worker_unwatch() or because the worker ends. The handle, or NULL
+ * (errno set). This is the shape an asynchronous client library's event
+ * adapter wants (hiredis: addRead/delRead/addWrite/delWrite are
+ * nt_worker_watch_add()/_del(), cleanup is nt_worker_unwatch()).
+ */
+typedef void nt_fdwatch_fn(struct nt_worker *w, int fd, uint32_t events,
+                           void *arg);
+struct nt_fdwatch *nt_worker_watch(struct nt_worker *w, int fd, uint32_t events,
+                                   nt_fdwatch_fn *fn,
+                                   void (*cleanup)(void *arg), void *arg);
+/* add or remove interest (EPOLLIN, EPOLLOUT); 0 or -errno */
+int nt_worker_watch_add(struct nt_fdwatch *x, uint32_t events);
+int nt_worker_watch_del(struct nt_fdwatch *x, uint32_t events);
+/* the interest now */
+uint32_t nt_worker_watch_events(const struct nt_fdwatch *x);
+/* Stop watching, run the cleanup hook; the handle is gone (events already
+ * reported for it in this loop turn are dropped). NULL is fine. */
+void nt_worker_unwatch(struct nt_fdwatch *x);
+
+/*
+ * Run fn(w, arg) once at when_ms (the worker's clock, w->now). The handle
+ * (valid until it fires or is cancelled), or NULL if no memory. Meant for
+ * the few timers that are not a connection's (those are in the heap).
+ */
+typedef void nt_timer_fn(struct nt_worker *w, void *arg);
+struct nt_timer *nt_worker_timer(struct nt_worker *w, uint64_t when_ms,
+                                 nt_timer_fn *fn, void *arg);
+/* Before it fired: it never will. NULL is fine. */
+void nt_worker_timer_cancel(struct nt_worker *w, struct nt_timer *t);
+
+/*
+ * Put wt in the epoll set with interest events (0: out of it), adding,
+ * modifying or removing as needed; 0 or -errno. For watches embedded in
+ * their owners (connections).
+ */
+int nt_worker_watch_set(struct nt_worker *w, struct nt_watch *wt,
+                        uint32_t events);
 
 /* --- for the acceptor and conn.c, on the worker's own thread --- */
 /* serve fd (an admitted connection, counted in w->load) */

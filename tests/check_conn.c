@@ -1,10 +1,14 @@
 /*
  * A connection's output queue at its bounds, on a real connection: one end
  * of a socketpair, on a worker whose loop never runs, so nothing is ever
- * flushed and what is queued stays queued.
+ * flushed and what is queued stays queued. Then a running worker's watches
+ * and timers that are no connection's.
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,6 +16,7 @@
 
 #include "acceptor.h"
 #include "conn.h"
+#include "nt_test.h"
 #include "run_suite.h"
 #include "worker.h"
 
@@ -215,6 +220,142 @@ START_TEST(test_overflow_hook)
 }
 END_TEST
 
+/* ---- a running worker watching a pipe, as a client library would ---- */
+
+static struct {
+	int pipe[2];
+	struct nt_fdwatch *rd, *wr;
+	atomic_uint reads, writes, cleanups, fires, bad;
+	atomic_uint in_set; /* write interest seen by the write callback */
+} wt;
+
+static void on_read(struct nt_worker *ww, int fd, uint32_t events, void *arg)
+{
+	char buf[16];
+
+	(void)ww;
+	if (fd != wt.pipe[0] || arg != &wt || !(events & EPOLLIN))
+		atomic_fetch_add(&wt.bad, 1);
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	atomic_fetch_add(&wt.reads, 1);
+}
+
+/* the write end is always writable: one callback, then interest off */
+static void on_write(struct nt_worker *ww, int fd, uint32_t events, void *arg)
+{
+	(void)ww;
+	(void)arg;
+	if (fd != wt.pipe[1] || !(events & EPOLLOUT))
+		atomic_fetch_add(&wt.bad, 1);
+	atomic_store(&wt.in_set, nt_worker_watch_events(wt.wr));
+	atomic_fetch_add(&wt.writes, 1);
+	if (nt_worker_watch_del(wt.wr, EPOLLOUT) < 0)
+		atomic_fetch_add(&wt.bad, 1);
+}
+
+static void on_cleanup(void *arg)
+{
+	if (arg != &wt)
+		atomic_fetch_add(&wt.bad, 1);
+	atomic_fetch_add(&wt.cleanups, 1);
+}
+
+static void on_timer(struct nt_worker *ww, void *arg)
+{
+	(void)ww;
+	if (arg != &wt)
+		atomic_fetch_add(&wt.bad, 1);
+	atomic_fetch_add(&wt.fires, 1);
+}
+
+static void call_watch(struct nt_worker *ww, void *arg)
+{
+	(void)arg;
+	wt.rd =
+	    nt_worker_watch(ww, wt.pipe[0], EPOLLIN, on_read, on_cleanup, &wt);
+	wt.wr = nt_worker_watch(ww, wt.pipe[1], 0, on_write, on_cleanup, &wt);
+	if (!wt.rd || !wt.wr ||
+	    !nt_worker_timer(ww, ww->now + 20, on_timer, &wt))
+		atomic_fetch_add(&wt.bad, 1);
+}
+
+static void call_want_write(struct nt_worker *ww, void *arg)
+{
+	(void)ww;
+	(void)arg;
+	if (nt_worker_watch_add(wt.wr, EPOLLOUT) < 0)
+		atomic_fetch_add(&wt.bad, 1);
+}
+
+static void call_unwatch(struct nt_worker *ww, void *arg)
+{
+	(void)ww;
+	(void)arg;
+	nt_worker_unwatch(wt.rd);
+	nt_worker_unwatch(wt.wr);
+}
+
+/* until *v reaches want, 2 s at most */
+static unsigned wait_for(atomic_uint *v, unsigned want)
+{
+	for (int i = 0; i < 200 && atomic_load(v) < want; i++)
+		nt_sleep_ms(10);
+	return atomic_load(v);
+}
+
+START_TEST(test_watch_fd)
+{
+	char text[256];
+	struct nt_config *cfg = NULL;
+	struct nt_config_diag diag = {0};
+	static struct nt_worker rw;
+	static struct nt_acceptor racc;
+
+	memset(&wt, 0, sizeof(wt));
+	snprintf(text, sizeof(text),
+	         "listeners = ( { name = \"echo\"; service = \"echo\"; "
+	         "family = \"unix\"; path = \"/nonexistent/echo\"; } );\n");
+	ck_assert_int_eq(nt_config_load_string(text, "test", &cfg, &diag), 0);
+	ck_assert_int_eq(nt_worker_init(&rw, 0, cfg, &racc, NULL), 0);
+	nt_config_unref(cfg);
+	ck_assert_int_eq(pipe2(wt.pipe, O_NONBLOCK | O_CLOEXEC), 0);
+	ck_assert_int_eq(nt_worker_start(&rw), 0);
+
+	ck_assert_int_eq(nt_worker_call(&rw, call_watch, NULL, NULL), 0);
+	ck_assert_int_eq(write(wt.pipe[1], "x", 1), 1);
+	ck_assert_uint_eq(wait_for(&wt.reads, 1), 1);
+	/* no write interest yet: the always-writable end stays quiet */
+	ck_assert_uint_eq(atomic_load(&wt.writes), 0);
+
+	ck_assert_int_eq(nt_worker_call(&rw, call_want_write, NULL, NULL), 0);
+	ck_assert_uint_eq(wait_for(&wt.writes, 1), 1);
+	ck_assert_uint_eq(atomic_load(&wt.in_set), EPOLLOUT);
+	ck_assert_uint_eq(wait_for(&wt.fires, 1), 1);
+	nt_sleep_ms(100); /* interest off, timer spent: nothing more */
+	ck_assert_uint_eq(atomic_load(&wt.writes), 1);
+	ck_assert_uint_eq(atomic_load(&wt.fires), 1);
+
+	ck_assert_int_eq(nt_worker_call(&rw, call_unwatch, NULL, NULL), 0);
+	ck_assert_uint_eq(wait_for(&wt.cleanups, 2), 2);
+	ck_assert_int_eq(write(wt.pipe[1], "y", 1), 1);
+	nt_sleep_ms(50);
+	ck_assert_uint_eq(atomic_load(&wt.reads), 1);
+	ck_assert_uint_eq(atomic_load(&wt.bad), 0);
+
+	/* no admission was counted for any of it */
+	ck_assert_uint_eq(atomic_load(&rw.load), 0);
+	ck_assert_uint_eq(atomic_load(&racc.open), 0);
+	ck_assert_uint_eq(atomic_load(&rw.stats.opened), 0);
+
+	ck_assert_int_eq(nt_worker_post_type(&rw, NT_MSG_STOP), 0);
+	nt_worker_join(&rw);
+	nt_worker_destroy(&rw);
+	close(wt.pipe[0]);
+	close(wt.pipe[1]);
+}
+END_TEST
+
 static Suite *conn_suite(void)
 {
 	Suite *s = suite_create("conn");
@@ -228,6 +369,9 @@ static Suite *conn_suite(void)
 	tcase_add_test(tc, test_line_fits);
 	tcase_add_test(tc, test_copies_share);
 	tcase_add_test(tc, test_overflow_hook);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("watch");
+	tcase_add_test(tc, test_watch_fd);
 	suite_add_tcase(s, tc);
 	return s;
 }

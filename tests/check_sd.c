@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chat.h"
 #include "nt_test.h"
 #include "run_suite.h"
 #include "sd.h"
@@ -66,20 +67,31 @@ START_TEST(test_fdname_parse)
 }
 END_TEST
 
+/* the chat session a record's blob holds */
+static struct nt_chat_saved chat_saved(const struct nt_sd_session *s)
+{
+	struct nt_chat_saved c;
+
+	ck_assert_int_eq(nt_chat_session_decode(s->blob, s->blob_len, &c), 0);
+	return c;
+}
+
 START_TEST(test_session_roundtrip)
 {
 	struct nt_sd_session in = {.listener = "chat-v6.x",
-	                           .nick = "Alice_99",
-	                           .room = "den",
 	                           .socket = UINT64_MAX},
 	                     out;
 	char buf[NT_SD_SESSION_SIZE];
+	int n =
+	    nt_chat_session_encode("Alice_99", "den", in.blob, sizeof(in.blob));
 
+	ck_assert_int_gt(n, 0);
+	in.blob_len = (uint32_t)n;
 	nt_sd_session_encode(&in, buf);
 	ck_assert_int_eq(nt_sd_session_decode(buf, sizeof(buf), &out), 0);
 	ck_assert_str_eq(out.listener, "chat-v6.x");
-	ck_assert_str_eq(out.nick, "Alice_99");
-	ck_assert_str_eq(out.room, "den");
+	ck_assert_str_eq(chat_saved(&out).nick, "Alice_99");
+	ck_assert_str_eq(chat_saved(&out).room, "den");
 	ck_assert_uint_eq(out.socket, UINT64_MAX);
 	/* the padding after the text is zeros: a shorter record written over
 	 * a longer one leaves nothing of it behind */
@@ -90,8 +102,9 @@ START_TEST(test_session_roundtrip)
 	struct nt_sd_session e = {.listener = "echo"};
 	nt_sd_session_encode(&e, buf);
 	ck_assert_int_eq(nt_sd_session_decode(buf, sizeof(buf), &out), 0);
-	ck_assert_str_eq(out.nick, "");
-	ck_assert_str_eq(out.room, "");
+	ck_assert_uint_eq(out.blob_len, 0);
+	ck_assert_str_eq(chat_saved(&out).nick, "");
+	ck_assert_str_eq(chat_saved(&out).room, "");
 	ck_assert_uint_eq(out.socket, 0);
 
 	/* a record of a natterd that stored each client alone: no socket */
@@ -118,6 +131,7 @@ START_TEST(test_session_rejects)
 	    "natter-session 1\nlistener=chat\nsocket=12x\n",
 	    "natter-session 1\nlistener=chat\nsocket=-1\n",
 	    "natter-session 1\nlistener=chat\nsocket=18446744073709551616\n",
+	    "natter-session 3\nlistener=chat\nblob=0\n", /* unknown version */
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -130,7 +144,109 @@ START_TEST(test_session_rejects)
 	static const char later[] =
 	    "natter-session 1\nlistener=chat\nflavour=x\nroom=#Den\n";
 	ck_assert_int_eq(nt_sd_session_decode(later, strlen(later), &out), 0);
-	ck_assert_str_eq(out.room, "den");
+	ck_assert_str_eq(chat_saved(&out).room, "den");
+}
+END_TEST
+
+/*
+ * A record as natterd wrote it before blobs (natter-session 1 with nick=
+ * and room= lines) is still read, so a restart onto this natterd keeps
+ * every chat session: the chat service finds its nick and room.
+ */
+START_TEST(test_session_v1_compat)
+{
+	char buf[NT_SD_SESSION_SIZE] = {0};
+	struct nt_sd_session out;
+
+	/* exactly what that natterd's encoder wrote */
+	snprintf(
+	    buf, sizeof(buf),
+	    "natter-session 1\nlistener=%s\nnick=%s\nroom=%s\nsocket=%llu\n",
+	    "chat", "alice", "den", 4242ULL);
+	ck_assert_int_eq(nt_sd_session_decode(buf, sizeof(buf), &out), 0);
+	ck_assert_str_eq(out.listener, "chat");
+	ck_assert_uint_eq(out.socket, 4242);
+	ck_assert_str_eq(chat_saved(&out).nick, "alice");
+	ck_assert_str_eq(chat_saved(&out).room, "den");
+
+	/* an echo client's record of then: an empty blob */
+	memset(buf, 0, sizeof(buf));
+	snprintf(buf, sizeof(buf),
+	         "natter-session 1\nlistener=echo\nnick=\nroom=\nsocket=7\n");
+	ck_assert_int_eq(nt_sd_session_decode(buf, sizeof(buf), &out), 0);
+	ck_assert_uint_eq(out.blob_len, 0);
+	ck_assert_uint_eq(out.socket, 7);
+}
+END_TEST
+
+/* the blob is opaque to the record and bounded by it */
+START_TEST(test_session_blob_bounds)
+{
+	struct nt_sd_session in = {.socket = UINT64_MAX}, out;
+	char buf[NT_SD_SESSION_SIZE];
+
+	/* the longest header and the longest blob, binary, fit */
+	memset(in.listener, 'l', NT_NAME_MAX);
+	in.listener[NT_NAME_MAX] = '\0';
+	for (size_t i = 0; i < NT_SD_BLOB_MAX; i++)
+		in.blob[i] = (uint8_t)(i * 7);
+	in.blob_len = NT_SD_BLOB_MAX;
+	nt_sd_session_encode(&in, buf);
+	ck_assert_int_eq(nt_sd_session_decode(buf, sizeof(buf), &out), 0);
+	ck_assert_uint_eq(out.blob_len, NT_SD_BLOB_MAX);
+	ck_assert_int_eq(memcmp(out.blob, in.blob, NT_SD_BLOB_MAX), 0);
+	ck_assert_str_eq(out.listener, in.listener);
+
+	out.listener[0] = '\0';
+	struct {
+		const char *head;
+		size_t extra; /* blob bytes after head */
+		bool garbage; /* a stray byte after the blob */
+		bool cut;     /* the record ends with the bytes given */
+	} bad[] = {
+	    {"natter-session 2\nlistener=x\nblob=129\n", 129, false, false},
+	    {"natter-session 2\nlistener=x\nblob=10\n", 5, false, true},
+	    {"natter-session 2\nlistener=x\nblob=3\n", 3, true, false},
+	    {"natter-session 2\nlistener=x\nblob=-1\n", 0, false, false},
+	    {"natter-session 2\nlistener=x\nblob=\n", 0, false, false},
+	    {"natter-session 2\nlistener=x\n", 0, false, false},
+	    {"natter-session 2\nblob=0\n", 0, false, false},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char rec[512] = {0};
+		size_t n = strlen(bad[i].head);
+		memcpy(rec, bad[i].head, n);
+		memset(rec + n, 'b', bad[i].extra);
+		n += bad[i].extra;
+		if (bad[i].garbage)
+			rec[n + 7] = 'g';
+		size_t len = bad[i].cut ? n : NT_SD_SESSION_SIZE;
+		ck_assert_msg(nt_sd_session_decode(rec, len, &out) == -EINVAL,
+		              "accepted bad record %zu", i);
+		ck_assert_str_eq(out.listener, "");
+	}
+
+	/* what the chat service refuses in its own blob */
+	struct nt_chat_saved c = {.nick = "untouched"};
+	static const char *const chat_bad[] = {
+	    "chat 2\nnick=bob\n",
+	    "chat 1\nnick=9lives\n",
+	    "chat 1\nroom=a b\n",
+	    "chat 1\nnick=bob",
+	    "nick\n",
+	    "chat",
+	};
+	for (size_t i = 0; i < sizeof(chat_bad) / sizeof(chat_bad[0]); i++)
+		ck_assert_msg(
+		    nt_chat_session_decode((const uint8_t *)chat_bad[i],
+		                           strlen(chat_bad[i]), &c) == -EINVAL,
+		    "chat accepted bad blob %zu", i);
+	ck_assert_int_eq(
+	    nt_chat_session_decode((const uint8_t *)"nick=a\0b\n", 9, &c),
+	    -EINVAL);
+	ck_assert_str_eq(c.nick, "untouched");
+	ck_assert_int_eq(nt_chat_session_encode("bob", "den", in.blob, 10),
+	                 -ENOSPC);
 }
 END_TEST
 
@@ -498,6 +614,8 @@ Suite *sd_suite(void)
 	tcase_add_test(tc, test_fdname_parse);
 	tcase_add_test(tc, test_session_roundtrip);
 	tcase_add_test(tc, test_session_rejects);
+	tcase_add_test(tc, test_session_v1_compat);
+	tcase_add_test(tc, test_session_blob_bounds);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("notify");
