@@ -18,14 +18,9 @@
 #include "worker.h"
 
 #define FLUSH_IOV_MAX 64
-#define SEG_OVERHEAD  NT_OUTQ_SEG_COST
-/* natterd.conf(5)'s largest max_output (1 GiB) fills no ring to its most,
- * and a ring's capacity doubles within 32 bits up to it */
-_Static_assert(((size_t)1 << 30) / (SEG_OVERHEAD + 1) < NT_OUTQ_SEGS_MAX,
+/* natterd.conf(5)'s largest max_output (1 GiB) fills no ring to its most */
+_Static_assert(((size_t)1 << 30) / (NT_OUTQ_SEG_COST + 1) < NT_OUTQ_SEGS_MAX,
                "max_output is the bound that counts");
-_Static_assert(NT_OUTQ_SEGS_MAX <= UINT32_MAX / 2 &&
-                   (NT_OUTQ_SEGS_MAX & (NT_OUTQ_SEGS_MAX - 1)) == 0,
-               "rings double up to exactly NT_OUTQ_SEGS_MAX");
 
 uint64_t nt_conn_now(const struct nt_conn *c)
 {
@@ -234,44 +229,11 @@ fail:
 	return NULL;
 }
 
-/* the first ring is NT_RING_FIRST_SIZE bytes and each growth doubles it:
- * the worker keeps spares of those sizes */
-#define RING_FIRST_CAP (NT_RING_FIRST_SIZE / sizeof(struct nt_oseg))
-_Static_assert(NT_RING_FIRST_SIZE % sizeof(struct nt_oseg) == 0,
-               "the first ring holds whole segments");
-
-static void outq_free_ring(struct nt_worker *w, struct nt_outq *q)
-{
-	nt_worker_ring_put(w, q->seg, q->cap * sizeof(*q->seg));
-	memset(q, 0, sizeof(*q));
-}
-
-static void outq_clear(struct nt_worker *w, struct nt_outq *q)
-{
-	for (uint32_t i = 0; i < q->count; i++)
-		nt_buf_unref(q->seg[(q->head + i) % q->cap].buf);
-	outq_free_ring(w, q);
-}
-
 /*
  * Whatever is still queued (a refusal, a quit notice, "disconnected: ...")
  * gets one non-blocking write before the socket closes; if the peer is not
  * reading, it is simply lost with the connection.
  */
-static int outq_iov(const struct nt_outq *q, struct iovec *iov, int max)
-{
-	int n = 0;
-
-	for (uint32_t i = 0; i < q->count && n < max; i++) {
-		struct nt_oseg *s = &q->seg[(q->head + i) % q->cap];
-		iov[n].iov_base = s->buf->data + s->off;
-		iov[n++].iov_len = s->len;
-	}
-	return n;
-}
-
-static void outq_consume(struct nt_worker *w, struct nt_outq *q, size_t n);
-
 static void conn_last_words(struct nt_conn *c)
 {
 	struct iovec iov[FLUSH_IOV_MAX];
@@ -279,12 +241,12 @@ static void conn_last_words(struct nt_conn *c)
 
 	/* as much as the socket takes without waiting, however many
 	 * segments are queued */
-	while ((n = outq_iov(&c->out, iov, FLUSH_IOV_MAX)) > 0) {
+	while ((n = nt_outq_iov(&c->out, iov, FLUSH_IOV_MAX)) > 0) {
 		ssize_t w = writev(c->watch.fd, iov, n);
 		if (w <= 0)
 			break;
 		NT_STAT_ADD(c->w->stats.bytes_out, (uint64_t)w);
-		outq_consume(c->w, &c->out, (size_t)w);
+		nt_outq_consume(&c->out, &c->w->rings, (size_t)w);
 	}
 }
 
@@ -323,7 +285,7 @@ void nt_conn_free(struct nt_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	conn_last_words(c);
-	outq_clear(c->w, &c->out);
+	nt_outq_clear(&c->out, &w->rings);
 	nt_buf_unref(c->in);
 	conn_unstore(c);
 	close(c->watch.fd); /* out of the epoll set since nt_conn_close() */
@@ -365,47 +327,18 @@ ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len)
 	return 0;
 }
 
-static int outq_reserve(struct nt_worker *w, struct nt_outq *q)
-{
-	if (q->count < q->cap)
-		return 0;
-	if (q->cap >= NT_OUTQ_SEGS_MAX)
-		return -ENOBUFS;
-	uint32_t ncap = q->cap ? q->cap * 2 : (uint32_t)RING_FIRST_CAP;
-	struct nt_oseg *ns = nt_worker_ring_get(w, ncap * sizeof(*ns));
-	if (!ns)
-		return -ENOMEM;
-	/* unwrap the ring into the new array */
-	for (uint32_t i = 0; i < q->count; i++)
-		ns[i] = q->seg[(q->head + i) % q->cap];
-	nt_worker_ring_put(w, q->seg, q->cap * sizeof(*q->seg));
-	q->seg = ns;
-	q->head = 0;
-	q->cap = ncap;
-	return 0;
-}
-
-static struct nt_oseg *outq_last(struct nt_outq *q)
-{
-	return q->count ? &q->seg[(q->head + q->count - 1) % q->cap] : NULL;
-}
-
 /* a new segment at the tail, whatever the bound says */
 static int conn_push(struct nt_conn *c, struct nt_buf *b, size_t off,
                      size_t len)
 {
-	struct nt_outq *q = &c->out;
-	int rc = outq_reserve(c->w, q);
+	int rc = nt_outq_push(&c->out, &c->w->rings, b, off, len);
 
 	if (rc < 0)
 		return rc;
-	q->seg[(q->head + q->count) % q->cap] = (struct nt_oseg){
-	    .buf = nt_buf_ref(b), .off = (uint32_t)off, .len = (uint32_t)len};
-	if (q->count++ == 0) {
+	if (c->out.count == 1) {
 		c->last_progress = c->w->now;
 		conn_reschedule(c);
 	}
-	q->bytes += len + SEG_OVERHEAD;
 	nt_worker_want_flush(c->w, c);
 	return 0;
 }
@@ -438,15 +371,12 @@ int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len)
 		return conn_overflow(c);
 	/* a tail segment of the same buffer just grows: echo reads land
 	 * right after each other in one read buffer */
-	struct nt_oseg *t = outq_last(q);
-	if (t && (t->buf != b || t->off + t->len != off))
-		t = NULL;
-	if (!t) {
+	struct nt_oseg *t = nt_outq_last(q);
+	if (!t || t->buf != b || t->off + t->len != off) {
 		int rc = conn_push(c, b, off, len);
 		return rc == -ENOBUFS ? conn_overflow(c) : rc;
 	}
-	t->len += (uint32_t)len;
-	q->bytes += len;
+	nt_outq_extend(q, t, len);
 	nt_worker_want_flush(c->w, c);
 	return 0;
 }
@@ -456,7 +386,7 @@ int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len)
 
 int nt_conn_send_copy(struct nt_conn *c, const void *data, size_t len)
 {
-	struct nt_oseg *t = outq_last(&c->out);
+	struct nt_oseg *t = nt_outq_last(&c->out);
 	struct nt_buf *b = NULL;
 
 	/* a tail buffer only this queue refers to may take bytes after its
@@ -485,29 +415,6 @@ void nt_conn_close_with(struct nt_conn *c, const char *reason, const void *data,
 		nt_buf_unref(b);
 	}
 	nt_conn_close(c, reason);
-}
-
-/* Drop n written bytes from the front of the queue. */
-static void outq_consume(struct nt_worker *w, struct nt_outq *q, size_t n)
-{
-	while (n && q->count) {
-		struct nt_oseg *s = &q->seg[q->head];
-		if (n < s->len) {
-			s->off += (uint32_t)n;
-			s->len -= (uint32_t)n;
-			q->bytes -= n;
-			return;
-		}
-		n -= s->len;
-		q->bytes -= s->len + SEG_OVERHEAD;
-		nt_buf_unref(s->buf);
-		q->head = (q->head + 1) % q->cap;
-		q->count--;
-	}
-	if (!q->count) {
-		/* idle connections keep no ring */
-		outq_free_ring(w, q);
-	}
 }
 
 /*
@@ -581,7 +488,7 @@ void nt_conn_flush(struct nt_conn *c)
 	bool progress = false;
 
 	while (q->count && !c->closing) {
-		int n = outq_iov(q, iov, FLUSH_IOV_MAX);
+		int n = nt_outq_iov(q, iov, FLUSH_IOV_MAX);
 		ssize_t w = writev(c->watch.fd, iov, n);
 		if (w < 0) {
 			if (errno == EINTR)
@@ -592,7 +499,7 @@ void nt_conn_flush(struct nt_conn *c)
 			return;
 		}
 		NT_STAT_ADD(c->w->stats.bytes_out, (uint64_t)w);
-		outq_consume(c->w, q, (size_t)w);
+		nt_outq_consume(q, &c->w->rings, (size_t)w);
 		progress = true;
 	}
 	if (progress) {

@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "outq.h"
 #include "sd.h"
 #include "service.h"
 #include "util.h"
@@ -27,35 +28,6 @@ enum {
 	NT_PAUSE_FLOOD = 1u << 1,    /* flood control */
 	NT_PAUSE_EOF = 1u << 2,      /* the peer sent EOF */
 	NT_PAUSE_SHUTDOWN = 1u << 3, /* the server is draining */
-};
-
-/* a span of one buffer: off + len never passes its cap, a uint32_t too */
-struct nt_oseg {
-	struct nt_buf *buf;
-	uint32_t off;
-	uint32_t len;
-};
-
-/* the queue charges each segment this much on top of its bytes, so a
- * stream of tiny pieces cannot hide a large ring behind max_output */
-#define NT_OUTQ_SEG_COST sizeof(struct nt_oseg)
-
-/*
- * The most segments one output queue holds. limits.max_output is the bound
- * that counts (each segment is charged sizeof(struct nt_oseg) on top of its
- * bytes, so no max_output natterd.conf(5) allows reaches this one); this
- * one keeps the ring's 32-bit arithmetic (cap * 2, head + count) in range
- * whatever the configuration says.
- */
-#define NT_OUTQ_SEGS_MAX (UINT32_C(1) << 26)
-
-/* a ring of segments; allocated on first use, freed when empty */
-struct nt_outq {
-	struct nt_oseg *seg;
-	uint32_t head;
-	uint32_t count;
-	uint32_t cap;
-	size_t bytes;
 };
 
 /* a connection taken over from an earlier natterd through the fd store */

@@ -55,6 +55,7 @@ int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
 	w->acceptor = acceptor;
 	for (size_t i = 0; shared && i < NT_SERVICES; i++)
 		w->svc_shared[i] = shared[i];
+	nt_outq_pool_init(&w->rings);
 	w->epfd = w->queue.fd = -1;
 	w->queue.fn = worker_on_queue;
 	for (size_t i = 0; i < NT_LISTENERS_MAX; i++) {
@@ -491,51 +492,6 @@ void nt_worker_buf_put(struct nt_worker *w, struct nt_buf *b)
 	nt_buf_unref(b);
 }
 
-/* the class of a ring of `size` bytes, or -1 if it is not kept */
-static int ring_class(size_t size)
-{
-	size_t units = size / NT_RING_FIRST_SIZE;
-
-	if (size % NT_RING_FIRST_SIZE || !units || (units & (units - 1)))
-		return -1;
-	int k = __builtin_ctzl(units);
-	return k < NT_RING_CLASSES ? k : -1;
-}
-
-void *nt_worker_ring_get(struct nt_worker *w, size_t size)
-{
-	int k = ring_class(size);
-
-	if (k >= 0 && w->rings_len[k]) {
-		w->rings_bytes -= size;
-		return w->rings[k][--w->rings_len[k]];
-	}
-	return malloc(size);
-}
-
-void nt_worker_ring_put(struct nt_worker *w, void *ring, size_t size)
-{
-	int k = ring ? ring_class(size) : -1;
-
-	if (k >= 0 && w->rings_bytes + size <= NT_RING_SPARE_BYTES) {
-		if (w->rings_len[k] == w->rings_cap[k]) {
-			uint32_t ncap =
-			    w->rings_cap[k] ? w->rings_cap[k] * 2 : 64;
-			void **nr = realloc(w->rings[k], ncap * sizeof(*nr));
-			if (!nr) {
-				free(ring);
-				return;
-			}
-			w->rings[k] = nr;
-			w->rings_cap[k] = ncap;
-		}
-		w->rings[k][w->rings_len[k]++] = ring;
-		w->rings_bytes += size;
-		return;
-	}
-	free(ring);
-}
-
 /* ---- lists ---- */
 
 void nt_worker_want_flush(struct nt_worker *w, struct nt_conn *c)
@@ -910,14 +866,7 @@ void nt_worker_destroy(struct nt_worker *w)
 	for (uint32_t i = 0; i < w->pool_len; i++)
 		nt_buf_unref(w->pool[i]);
 	free(w->pool);
-	for (unsigned k = 0; k < NT_RING_CLASSES; k++) {
-		for (uint32_t i = 0; i < w->rings_len[k]; i++)
-			free(w->rings[k][i]);
-		free(w->rings[k]);
-		w->rings[k] = NULL;
-		w->rings_len[k] = w->rings_cap[k] = 0;
-	}
-	w->rings_bytes = 0;
+	nt_outq_pool_free(&w->rings);
 	free(w->heap);
 	if (w->queue.fd >= 0)
 		close(w->queue.fd);

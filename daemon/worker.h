@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "config.h"
 #include "listener.h"
+#include "outq.h"
 #include "service.h"
 #include "stats.h"
 #include "util.h"
@@ -96,12 +97,6 @@ struct nt_msg {
 	max_align_t data[];
 };
 
-/* output rings: the first holds 4 segments; spares are kept per worker in
- * NT_RING_CLASSES doubling sizes, NT_RING_SPARE_BYTES in all at most */
-#define NT_RING_FIRST_SIZE  64
-#define NT_RING_CLASSES     8
-#define NT_RING_SPARE_BYTES (1024 * 1024)
-
 struct nt_worker {
 	unsigned id;
 	pthread_t thread;
@@ -133,13 +128,7 @@ struct nt_worker {
 	struct nt_fdwatch *unwatched; /* freed at the end of the loop turn */
 	struct nt_buf **pool;         /* spare read buffers */
 	uint32_t pool_len;
-	/* spare output rings by size class (NT_RING_FIRST_SIZE << k): a chat
-	 * line to a room queues into many queues at once, and a queue's ring
-	 * is given back when it empties, so without these every recipient
-	 * would cost a malloc and a free per line, more as its queue grows */
-	void **rings[NT_RING_CLASSES];
-	uint32_t rings_len[NT_RING_CLASSES], rings_cap[NT_RING_CLASSES];
-	size_t rings_bytes; /* in all classes; at most NT_RING_SPARE_BYTES */
+	struct nt_outq_pool rings; /* spare rings for its output queues */
 	/* the listeners it accepts on (EPOLLEXCLUSIVE), in fixed slots so
 	 * that an event still pending for a slot finds a valid one */
 	struct nt_wlisten lsn[NT_LISTENERS_MAX];
@@ -251,9 +240,5 @@ void nt_worker_timer_update(struct nt_worker *w, struct nt_conn *c);
 void nt_worker_timer_remove(struct nt_worker *w, struct nt_conn *c);
 struct nt_buf *nt_worker_buf_get(struct nt_worker *w);
 void nt_worker_buf_put(struct nt_worker *w, struct nt_buf *b);
-/* an output ring of `size` bytes from the spares (or malloc), and back;
- * sizes NT_RING_FIRST_SIZE << k, k < NT_RING_CLASSES, are kept */
-void *nt_worker_ring_get(struct nt_worker *w, size_t size);
-void nt_worker_ring_put(struct nt_worker *w, void *ring, size_t size);
 
 #endif
