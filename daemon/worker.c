@@ -758,9 +758,22 @@ static void worker_on_queue(struct nt_watch *wt, uint32_t events)
 
 static void worker_turn(struct nt_worker *w, struct epoll_event *ev, int n)
 {
+	/*
+	 * Posts first: a room's line posted before a client connected must not
+	 * reach that client because this batch accepted it ahead of the post
+	 * (a room is delivered to whoever is in it at delivery).
+	 */
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.ptr == &w->queue) {
+			worker_on_queue(&w->queue, ev[i].events);
+			ev[i].data.ptr = NULL;
+			break;
+		}
+	}
 	for (int i = 0; i < n; i++) {
 		struct nt_watch *wt = ev[i].data.ptr;
-		wt->fn(wt, ev[i].events);
+		if (wt)
+			wt->fn(wt, ev[i].events);
 	}
 	worker_flush_all(w);
 	worker_run_timers(w);
