@@ -12,7 +12,11 @@
 # BENCH_RUNS (3), BENCH_SECONDS (10, measured seconds per run),
 # BENCH_ONLY (a space-separated list of scenario names: only those run,
 # and the report goes to stdout), BENCH_OUT (where the report goes:
-# BENCHMARKS.md in SRCDIR, or "-" for stdout only).
+# BENCHMARKS.md in SRCDIR, or "-" for stdout only), BENCH_BASE (the build
+# directory of another natterd, a baseline: it runs as base-natterd-echo and
+# base-natterd-chat beside natterd in every echo and chat scenario, the two
+# alternating round by round, and in the callgrind count), BENCH_SERVERS (a
+# space-separated list of servers: only those run).
 set -euo pipefail
 
 src=$(cd "${1:?usage: run.sh SRCDIR BUILDDIR}" && pwd)
@@ -27,11 +31,14 @@ else
 	out=${BENCH_OUT:-$src/BENCHMARKS.md}
 fi
 ncpu=$(nproc)
+servers_only=${BENCH_SERVERS:-}
 
 natterd=$build/daemon/natterd
 nb=$build/tools/natter-bench
 refecho=$build/bench/refecho
-for b in "$natterd" "$nb" "$refecho"; do
+base_natterd=
+[ -n "${BENCH_BASE:-}" ] && base_natterd=$(cd "$BENCH_BASE" && pwd)/daemon/natterd
+for b in "$natterd" "$nb" "$refecho" ${base_natterd:+"$base_natterd"}; do
 	[ -x "$b" ] || {
 		echo "bench: $b is not built (make bench builds it)" >&2
 		exit 1
@@ -141,11 +148,13 @@ listeners = ( { name = "bench"; service = "$1"; family = "ipv4";
 EOF
 }
 
-# launch_natterd [WRAPPER ARGS...]: natterd on $work/natterd.conf (under
-# WRAPPER, valgrind say, if given); sets srv_pid and port once it is ready
+# launch_natterd [WRAPPER ARGS...]: natterd ($srv_natterd, natterd unless
+# the baseline is meant) on $work/natterd.conf (under WRAPPER, valgrind say,
+# if given); sets srv_pid and port once it is ready
+srv_natterd=$natterd
 launch_natterd() {
 	local log=$work/server.log
-	"$@" "$natterd" -c "$work/natterd.conf" --log-level info >"$log" 2>&1 &
+	"$@" "$srv_natterd" -c "$work/natterd.conf" --log-level info >"$log" 2>&1 &
 	srv_pid=$!
 	port=$(wait_line "$log" 'listening on 127\.0\.0\.1:[0-9]+' |
 		sed -E 's/.*127\.0\.0\.1:([0-9]+).*/\1/')
@@ -164,7 +173,13 @@ launch_refecho() {
 start_server() {
 	local log=$work/server.log
 	: >"$log"
+	srv_natterd=$natterd
 	case $1 in
+	base-natterd-echo | base-natterd-chat)
+		srv_natterd=$base_natterd
+		natterd_conf "${1#base-natterd-}" 20000
+		launch_natterd "${srv_wrap[@]}"
+		;;
 	natterd-echo | natterd-chat | natterd-echo-w1)
 		case $1 in
 		natterd-echo-w1) natterd_conf echo 20000 1 ;;
@@ -247,7 +262,7 @@ run() {
 	args=("${args[@]//@PORT@/$port}")
 	args=("${args[@]//@PID@/$srv_pid}")
 	case $srv in
-	natterd*) args=("${args[@]//@PROTO@/natter}") ;;
+	natterd* | base-natterd*) args=("${args[@]//@PROTO@/natter}") ;;
 	ncat*) args=("${args[@]//@PROTO@/ncat}") ;;
 	ngircd) args=("${args[@]//@PROTO@/irc}") ;;
 	esac
@@ -284,6 +299,18 @@ scenario() {
 	scen_order+=("$name")
 	scen_cmd[$name]="natter-bench $*"
 	local -a srv
+	local s
+	# the baseline runs beside natterd, and BENCH_SERVERS picks
+	if [ -n "$base_natterd" ]; then
+		servers=$(echo "$servers" | sed -E 's/(^| )(natterd-(echo|chat))( |$)/\1\2 base-\2\4/')
+	fi
+	if [ -n "$servers_only" ]; then
+		local picked=
+		for s in $servers; do
+			case " $servers_only " in *" $s "*) picked+=" $s" ;; esac
+		done
+		servers=$picked
+	fi
 	read -ra srv <<<"$servers"
 	local r i n=${#srv[@]}
 	for r in $(seq 1 "$runs"); do
@@ -397,12 +424,15 @@ cg_run() { # SERVICE
 	local msgs ir
 	msgs=$(result_key "$line" total_msgs)
 	ir=$(awk '/^totals:/ { print $2; exit }' "$out" 2>/dev/null || true)
-	echo "callgrind server=$1 msgs=${msgs:-0} ir=${ir:-0}" >>"$counts"
+	echo "callgrind server=${cg_label:-$1} msgs=${msgs:-0} ir=${ir:-0}" >>"$counts"
 	echo "  callgrind $1: ${ir:-?} instructions for ${msgs:-?} messages" >&2
 }
 if want callgrind; then
 	echo "bench: callgrind: natter-bench echo -p PORT ${CG_ARGS[*]}" >&2
 	cg_run echo
+	if [ -n "$base_natterd" ]; then
+		srv_natterd=$base_natterd cg_label=base-natterd-echo cg_run echo
+	fi
 	cg_run refecho
 fi
 
