@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "acceptor.h"
+#include "admit.h"
 #include "conn.h"
 #include "config.h"
 #include "listener.h"
@@ -65,15 +65,15 @@ struct options {
 
 struct server {
 	struct nt_config *cfg;
-	/* the set the workers accept on: the acceptor owns it, main only
+	/* the set the workers accept on: admission owns it, main only
 	 * reads it to plan the next reload */
 	struct nt_listener_set *set;
 	struct nt_worker *worker_mem;
 	struct nt_worker **workers;
 	size_t n_workers;
 	size_t n_inited; /* workers[0..n_inited) went through init */
-	struct nt_acceptor acceptor;
-	bool acceptor_ready;
+	struct nt_admit admit;
+	bool admit_ready;
 	void *svc_shared[NT_SERVICES]; /* each service's, for every worker */
 	int sigfd;
 	unsigned max_conns;
@@ -289,7 +289,7 @@ static int start_threads(struct server *s)
 	for (size_t i = 0; i < s->n_workers; i++) {
 		s->workers[i] = &s->worker_mem[i];
 		rc = nt_worker_init(s->workers[i], (unsigned)i, s->cfg,
-		                    &s->acceptor, s->svc_shared);
+		                    &s->admit, s->svc_shared);
 		if (rc < 0) {
 			nt_log(NT_LOG_ERR, -rc, "cannot set up worker %zu", i);
 			return rc;
@@ -300,15 +300,15 @@ static int start_threads(struct server *s)
 		s->workers[i]->peers = s->workers;
 		s->workers[i]->n_peers = s->n_workers;
 	}
-	/* the acceptor owns the set from here on, also if this fails */
-	rc = nt_acceptor_init(&s->acceptor, s->set, s->workers, s->n_workers,
-	                      s->max_conns, s->cfg->limits.per_ip);
+	/* admission owns the set from here on, also if this fails */
+	rc = nt_admit_init(&s->admit, s->set, s->workers, s->n_workers,
+	                   s->max_conns, s->cfg->limits.per_ip);
 	if (rc < 0) {
 		s->set = NULL;
 		nt_log(NT_LOG_ERR, -rc, "cannot set up the acceptor");
 		return rc;
 	}
-	s->acceptor_ready = true;
+	s->admit_ready = true;
 	for (size_t i = 0; i < s->n_workers; i++)
 		if ((rc = nt_worker_start(s->workers[i])) < 0) {
 			nt_log(NT_LOG_ERR, -rc, "cannot start worker %zu", i);
@@ -398,7 +398,7 @@ static void adopt_client(void *arg, int fd, struct nt_sd_client *sc,
 	/* a client that left meanwhile has no peer: it reads EOF soon */
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		nt_peer_from_sockaddr(&peer, (struct sockaddr *)&ss, len);
-	nt_acceptor_adopt(&s->acceptor, fd, lc, &peer, r);
+	nt_admit_adopt(&s->admit, fd, lc, &peer, r);
 }
 
 /*
@@ -422,7 +422,7 @@ static void adopt_clients(struct server *s, struct nt_sd_fds *fds)
 
 static void status_text(struct server *s, char *buf, size_t size)
 {
-	unsigned conns = atomic_load(&s->acceptor.open);
+	unsigned conns = atomic_load(&s->admit.open);
 	size_t n = s->set ? s->set->n : 0;
 	char services[64];
 
@@ -564,11 +564,11 @@ static void stop_listeners(struct server *s, bool handover)
 {
 	struct nt_listener_set *set = NULL;
 
-	if (s->acceptor_ready) {
+	if (s->admit_ready) {
 		if (!workers_listen(s, NULL))
 			nt_log_warnx("not every worker stopped accepting in "
 			             "time");
-		set = nt_acceptor_take_set(&s->acceptor);
+		set = nt_admit_take_set(&s->admit);
 	}
 	s->set = NULL;
 	for (size_t i = 0; set && i < set->n; i++) {
@@ -646,8 +646,8 @@ static void log_stats(struct server *s)
 	struct nt_stats st;
 	char line[512];
 
-	nt_stats_collect(&st, s->acceptor_ready ? &s->acceptor : NULL,
-	                 s->workers, s->n_inited);
+	nt_stats_collect(&st, s->admit_ready ? &s->admit : NULL, s->workers,
+	                 s->n_inited);
 	nt_stats_format(&st, line, sizeof(line));
 	nt_log_info("stats: %s", line);
 }
@@ -683,7 +683,7 @@ static void reload_restart_only(const struct server *s,
 
 /*
  * The listeners of the running set that set drops, as "name" strings with
- * a leading '+' when they are in the fd store: the acceptor frees them
+ * a leading '+' when they are in the fd store: admission frees them
  * once it switches, so their names are taken before. NULL if none.
  */
 static char **reload_removed(const struct server *s,
@@ -705,7 +705,7 @@ static char **reload_removed(const struct server *s,
 	return v;
 }
 
-/* the acceptor closed them (done): say so, and take them out of the fd
+/* admission closed them (done): say so, and take them out of the fd
  * store; then free the list */
 static void reload_forget(char **removed, bool done)
 {
@@ -721,7 +721,7 @@ static void reload_forget(char **removed, bool done)
 	free(removed);
 }
 
-/* give every worker the new config and set, wait, then let the acceptor
+/* give every worker the new config and set, wait, then let admission
  * switch sets (closing the removed listeners) and limits */
 static bool reload_apply(struct server *s, struct nt_config *cfg,
                          struct nt_listener_set *set, unsigned max_conns)
@@ -742,7 +742,7 @@ static bool reload_apply(struct server *s, struct nt_config *cfg,
 		nt_log_warnx("reload: some workers took over %d ms to apply "
 		             "it",
 		             SYNC_WAIT_MS);
-	nt_acceptor_update(&s->acceptor, set, max_conns, cfg->limits.per_ip);
+	nt_admit_update(&s->admit, set, max_conns, cfg->limits.per_ip);
 	return true;
 }
 
@@ -883,8 +883,8 @@ static void server_free(struct server *s)
 {
 	for (size_t i = 0; i < s->n_inited; i++)
 		nt_worker_destroy(s->workers[i]);
-	if (s->acceptor_ready)
-		nt_acceptor_destroy(&s->acceptor);
+	if (s->admit_ready)
+		nt_admit_destroy(&s->admit);
 	else
 		nt_listener_set_close(s->set, NULL);
 	nt_services_stop(s->svc_shared);
