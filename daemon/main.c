@@ -7,16 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <poll.h>
-#include <pwd.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -28,6 +23,7 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
+#include "proc.h"
 #include "sd.h"
 #include "service.h"
 #include "stats.h"
@@ -42,10 +38,6 @@ enum {
 };
 
 #define DEFAULT_CONFIG NT_SYSCONFDIR "/natter/natterd.conf"
-/* fds the daemon needs besides its clients and the listeners (each worker
- * has a duplicate of each): stdio, epoll and eventfds, the spare fd kept
- * for running out, the signalfd, and some slack */
-#define FD_RESERVE_BASE 32
 /* how long the main thread waits for the others to apply a change */
 #define SYNC_WAIT_MS 10000
 /* STATUS= is refreshed this often (only sent when it changed) */
@@ -164,113 +156,6 @@ static void print_diag(const struct nt_config_diag *d, bool as_log)
 		else
 			fprintf(stderr, "%s\n", line);
 	}
-}
-
-/*
- * Raise the soft fd limit as far as the configuration needs and the hard
- * limit allows; if even that is too low, say so plainly and serve as many
- * clients as will fit rather than fail at the worst moment.
- */
-static unsigned fd_budget(const struct nt_config *cfg, size_t n_workers)
-{
-	struct rlimit rl;
-	rlim_t reserve = FD_RESERVE_BASE + cfg->n_listeners * (n_workers + 1) +
-	                 2 * n_workers;
-	/* a client in the fd store shares its group's memfd of sessions; a
-	 * client that came alone in its 100 ms window has one to itself */
-	rlim_t per_conn = nt_sd_store_enabled() ? 2 : 1;
-	rlim_t need = cfg->max_connections * per_conn + reserve;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return cfg->max_connections;
-	if (rl.rlim_cur < need) {
-		struct rlimit nrl = rl;
-		nrl.rlim_cur = rl.rlim_max == RLIM_INFINITY
-		                   ? need
-		                   : (need < rl.rlim_max ? need : rl.rlim_max);
-		if (setrlimit(RLIMIT_NOFILE, &nrl) == 0)
-			rl = nrl;
-	}
-	if (rl.rlim_cur >= need)
-		return cfg->max_connections;
-	unsigned fit = rl.rlim_cur > reserve
-	                   ? (unsigned)((rl.rlim_cur - reserve) / per_conn)
-	                   : 0;
-	nt_log_warnx("max_connections %u needs about %llu file descriptors, "
-	             "but the limit is %llu (hard limit %llu): natterd will "
-	             "accept at most %u connections; raise the limit "
-	             "(LimitNOFILE= or ulimit -n) or lower max_connections",
-	             cfg->max_connections, (unsigned long long)need,
-	             (unsigned long long)rl.rlim_cur,
-	             (unsigned long long)rl.rlim_max, fit);
-	return fit;
-}
-
-static int drop_privileges(const char *user)
-{
-	if (!user[0])
-		return 0;
-	if (geteuid() != 0) {
-		nt_log_notice("not started as root: staying the current user "
-		              "instead of \"%s\"",
-		              user);
-		return 0;
-	}
-	errno = 0;
-	struct passwd *pw = getpwnam(user);
-	if (!pw) {
-		nt_log_errx("user \"%s\": %s", user,
-		            errno ? strerror(errno) : "no such user");
-		return -1;
-	}
-	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0) {
-		nt_log_err("cannot become user \"%s\"", user);
-		return -1;
-	}
-	/* make sure there is no way back */
-	if (setuid(0) == 0 || geteuid() == 0) {
-		nt_log_errx("still able to regain root after dropping to "
-		            "\"%s\"",
-		            user);
-		return -1;
-	}
-	nt_log_info("running as user %s (uid %u)", user, (unsigned)pw->pw_uid);
-	return 0;
-}
-
-/*
- * A core file holds whatever was in memory: chat lines, private messages.
- * Off unless core_dumps = true: the soft RLIMIT_CORE goes to 0 (the hard
- * limit stays, so that a reload can turn them back on) or, where a seccomp
- * filter refuses setrlimit (the shipped unit's ~@resources), the process
- * is made non-dumpable instead. On: the soft limit is raised to the hard
- * one, and a process that dropped root is made dumpable again (setuid()
- * cleared that). Quiet unless something fails.
- */
-static void apply_core_dumps(bool on)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_CORE, &rl) < 0)
-		rl.rlim_max = RLIM_INFINITY;
-	if (!on) {
-		rl.rlim_cur = 0;
-		if (setrlimit(RLIMIT_CORE, &rl) < 0 &&
-		    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-			nt_log_warn("cannot turn core dumps off");
-		return;
-	}
-	if (rl.rlim_cur != rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_CORE, &rl) < 0)
-			nt_log_warn("core_dumps = true, but RLIMIT_CORE "
-			            "cannot be raised");
-	}
-	if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1 &&
-	    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
-		nt_log_warn("core_dumps = true, but natterd cannot be made "
-		            "dumpable");
 }
 
 static int start_threads(struct server *s)
@@ -776,7 +661,7 @@ static void reload(struct server *s, const struct options *o)
 		return;
 	}
 	reload_restart_only(s, cfg);
-	unsigned max_conns = fd_budget(cfg, s->n_workers);
+	unsigned max_conns = nt_proc_fd_budget(cfg, s->n_workers);
 	size_t added = 0, removed;
 	for (size_t i = 0; i < set->n; i++)
 		added += !nt_listener_set_has(s->set, set->l[i]);
@@ -793,7 +678,7 @@ static void reload(struct server *s, const struct options *o)
 	s->max_conns = max_conns;
 	nt_services_reload(s->svc_shared, cfg);
 	if (cfg->core_dumps != s->cfg->core_dumps)
-		apply_core_dumps(cfg->core_dumps);
+		nt_proc_core_dumps(cfg->core_dumps);
 	nt_config_unref(s->cfg);
 	s->cfg = cfg;
 	nt_log_set_level(o->have_level ? o->level : cfg->log_level);
@@ -896,20 +781,6 @@ static void server_free(struct server *s)
 	nt_config_unref(s->cfg);
 }
 
-static unsigned resolve_workers(const struct nt_config *cfg)
-{
-	if (cfg->workers)
-		return cfg->workers;
-	/* the CPUs we may run on (taskset, systemd's CPUAffinity=, a
-	 * container's cpuset), not every CPU the machine has: a worker per
-	 * CPU we cannot use only waits for a core */
-	cpu_set_t set;
-	long n = sched_getaffinity(0, sizeof(set), &set) == 0
-	             ? CPU_COUNT(&set)
-	             : sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : (n > NT_MAX_WORKERS ? NT_MAX_WORKERS : (unsigned)n);
-}
-
 /* which listeners systemd provided, for the operator */
 static void log_from_systemd(const struct server *s)
 {
@@ -934,8 +805,8 @@ static int start(struct server *s)
 	struct nt_sd_fds fds = {0};
 	int status = EXIT_START;
 
-	s->n_workers = resolve_workers(s->cfg);
-	s->max_conns = fd_budget(s->cfg, s->n_workers);
+	s->n_workers = nt_proc_workers(s->cfg);
+	s->max_conns = nt_proc_fd_budget(s->cfg, s->n_workers);
 	if (s->max_conns == 0) {
 		nt_log_errx("too few file descriptors to serve anyone");
 		return EXIT_START;
@@ -944,13 +815,13 @@ static int start(struct server *s)
 		nt_log_err("cannot set up signal handling");
 		return EXIT_START;
 	}
-	apply_core_dumps(s->cfg->core_dumps);
+	nt_proc_core_dumps(s->cfg->core_dumps);
 	if (nt_sd_fds_take(&fds) < 0 ||
 	    nt_listener_set_open(s->cfg, &fds, &s->set) < 0 ||
-	    drop_privileges(s->cfg->user) < 0)
+	    nt_proc_drop_privileges(s->cfg->user) < 0)
 		goto out;
 	if (s->cfg->core_dumps && s->cfg->user[0])
-		apply_core_dumps(true); /* setuid() made us non-dumpable */
+		nt_proc_core_dumps(true); /* setuid() made us non-dumpable */
 	if (start_threads(s) < 0)
 		goto out;
 	adopt_clients(s, &fds);
