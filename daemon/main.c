@@ -1,31 +1,23 @@
 /*
- * natterd: options, start-up, the signal loop (with reload and, under
- * systemd, status and watchdog ticks) and shutdown. Everything that serves
- * clients lives in the threads started from here; this thread waits on a
- * signalfd and talks to systemd.
+ * natterd: options, start-up and the signal loop. This thread only waits
+ * on a signalfd and talks to systemd; what it sets going lives in
+ * server.c (the threads), proc.c (the process) and status.c (systemd).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "admit.h"
-#include "conn.h"
+#include "adopt.h"
 #include "config.h"
-#include "listener.h"
 #include "log.h"
 #include "proc.h"
 #include "sd.h"
 #include "server.h"
-#include "service.h"
-#include "stats.h"
 #include "status.h"
 #include "worker.h"
 
@@ -102,75 +94,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 		return -1;
 	}
 	return 0;
-}
-
-/* ---- clients kept in the fd store by the previous natterd --------------- */
-
-static void adopt_refuse(int fd, struct nt_sd_client *sc, const char *why)
-{
-	static const char line[] = "*** natterd was restarted and no longer "
-	                           "serves this port; bye\r\n";
-	ssize_t w =
-	    send(fd, line, sizeof(line) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-	(void)w;
-	nt_log_notice("a client kept across the restart was disconnected: %s",
-	              why);
-	shutdown(fd, SHUT_RDWR);
-	close(fd);
-	nt_sd_client_forget(sc);
-}
-
-static void adopt_client(void *arg, int fd, struct nt_sd_client *sc,
-                         const struct nt_sd_session *sess)
-{
-	struct nt_server *s = arg;
-	const struct nt_listener_conf *lc;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	struct nt_peer peer = {.family = AF_UNIX};
-
-	if (!nt_listener_set_find(s->set, sess->listener, &lc)) {
-		adopt_refuse(fd, sc, "its listener is no longer configured");
-		return;
-	}
-	/* the memfd is not trusted: its service reads only what it wrote */
-	const struct nt_service_def *sv = nt_service_get(lc->service);
-	if (sv->session_check &&
-	    sv->session_check(sess->blob, sess->blob_len) < 0) {
-		adopt_refuse(fd, sc, "its saved session is not valid");
-		return;
-	}
-	struct nt_conn_restore *r = calloc(1, sizeof(*r));
-	int fl = fcntl(fd, F_GETFL);
-	if (!r || fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-		free(r);
-		adopt_refuse(fd, sc, "out of resources");
-		return;
-	}
-	r->store = sc;
-	r->session = *sess;
-	/* a client that left meanwhile has no peer: it reads EOF soon */
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-		nt_peer_from_sockaddr(&peer, (struct sockaddr *)&ss, len);
-	nt_admit_adopt(&s->admit, fd, lc, &peer, r);
-}
-
-/*
- * Hand every stored client to a worker and wait until they are all back
- * in their rooms, so that no new client can take a nick first.
- */
-static void adopt_clients(struct nt_server *s, struct nt_sd_fds *fds)
-{
-	size_t n = nt_sd_clients_take(fds, adopt_client, s);
-
-	if (!n)
-		return;
-	if (!nt_server_sync(s))
-		nt_log_warnx("the workers took long to take the clients over");
-	nt_log_notice("took over %zu client%s kept by systemd across the "
-	              "restart",
-	              n, n == 1 ? "" : "s");
 }
 
 #ifdef NT_TEST_HOOKS
@@ -290,7 +213,7 @@ static int start(struct nt_server *s)
 		nt_proc_core_dumps(true); /* setuid() made us non-dumpable */
 	if (nt_server_start_threads(s) < 0)
 		goto out;
-	adopt_clients(s, &fds);
+	nt_adopt_clients(s, &fds);
 	/* only now, so that no new client can take a kept client's nick */
 	if (!nt_server_listen(s, s->set)) {
 		nt_log_errx("the workers could not start accepting");
