@@ -12,7 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "acceptor.h"
+#include "admit.h"
 #include "conn.h"
 #include "log.h"
 #include "worker.h"
@@ -293,7 +293,7 @@ void nt_conn_free(struct nt_conn *c)
 		free((void *)c->lc);
 	NT_STAT_ADD(w->stats.closed, 1);
 	atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
-	nt_acceptor_release(w->acceptor, &c->peer);
+	nt_admit_release(w->admit, &c->peer);
 	free(c);
 }
 

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "acceptor.h"
+#include "admit.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -18,12 +18,12 @@ static void stats_add_worker(struct nt_stats *s,
 	s->timeouts += NT_STAT_GET(w->timeouts);
 }
 
-void nt_stats_collect(struct nt_stats *out, const struct nt_acceptor *a,
+void nt_stats_collect(struct nt_stats *out, const struct nt_admit *a,
                       struct nt_worker *const *workers, size_t n)
 {
 	memset(out, 0, sizeof(*out));
 	if (a) {
-		const struct nt_acceptor_stats *as = &a->stats;
+		const struct nt_admit_stats *as = &a->stats;
 		out->accepted = NT_STAT_GET(as->accepted);
 		out->refused_full = NT_STAT_GET(as->refused_full);
 		out->refused_per_ip = NT_STAT_GET(as->refused_per_ip);

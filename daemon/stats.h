@@ -1,7 +1,7 @@
 /*
  * Counters. A worker's are written by that worker only, with relaxed
- * atomics, so the hot path pays no lock and no locked instruction; the
- * acceptor's are written by every worker that accepts, so they take a
+ * atomics, so the hot path pays no lock and no locked instruction;
+ * admission's are written by every worker that accepts, so they take a
  * locked add (NT_STAT_ADD_SHARED). Anyone may read them and sum them on
  * demand.
  */
@@ -33,7 +33,7 @@ struct nt_worker_stats {
 	nt_counter handed_over; /* left in the fd store at shutdown */
 };
 
-struct nt_acceptor_stats {
+struct nt_admit_stats {
 	nt_counter accepted;
 	nt_counter refused_full;   /* max_connections */
 	nt_counter refused_per_ip; /* limits.per_ip */
@@ -49,9 +49,9 @@ struct nt_stats {
 };
 
 struct nt_worker;
-struct nt_acceptor;
+struct nt_admit;
 
-void nt_stats_collect(struct nt_stats *out, const struct nt_acceptor *a,
+void nt_stats_collect(struct nt_stats *out, const struct nt_admit *a,
                       struct nt_worker *const *workers, size_t n);
 /* one line: "accepted 10, refused 2 (full 1, per-ip 1, no fd 0), ..." */
 int nt_stats_format(const struct nt_stats *s, char *buf, size_t size);

@@ -15,7 +15,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "acceptor.h"
+#include "admit.h"
 #include "conn.h"
 #include "log.h"
 #include "service.h"
@@ -47,12 +47,12 @@ struct nt_timer {
 };
 
 int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
-                   struct nt_acceptor *acceptor, void *const *shared)
+                   struct nt_admit *admit, void *const *shared)
 {
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->cfg = nt_config_ref(cfg);
-	w->acceptor = acceptor;
+	w->admit = admit;
 	for (size_t i = 0; shared && i < NT_SERVICES; i++)
 		w->svc_shared[i] = shared[i];
 	nt_outq_pool_init(&w->rings);
@@ -606,7 +606,7 @@ static void worker_accept(struct nt_worker *w, struct nt_wlisten *l)
 	/* an event from before a change of listeners or a rest: none now */
 	if (l->watch.fd < 0 || !w->lsn_watched)
 		return;
-	uint64_t until = nt_acceptor_accept(w->acceptor, w, l);
+	uint64_t until = nt_admit_accept(w->admit, w, l);
 	if (until) {
 		worker_lsn_watch(w, false);
 		w->lsn_resume = until;
@@ -630,7 +630,7 @@ static void worker_refuse(struct nt_worker *w, int fd,
 	close(fd);
 	nt_conn_restore_free(restore);
 	atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
-	nt_acceptor_release(w->acceptor, peer);
+	nt_admit_release(w->admit, peer);
 }
 
 void nt_worker_take(struct nt_worker *w, int fd,
@@ -840,7 +840,7 @@ void nt_worker_destroy(struct nt_worker *w)
 		next = m->next;
 		if (m->type == NT_MSG_CONN) {
 			close(m->u.conn.fd);
-			nt_acceptor_release(w->acceptor, &m->u.conn.peer);
+			nt_admit_release(w->admit, &m->u.conn.peer);
 			nt_config_unref(m->u.conn.cfg);
 			if (m->u.conn.restore) {
 				nt_sd_client_release(m->u.conn.restore->store);

@@ -23,7 +23,7 @@
 
 struct nt_conn;
 struct nt_conn_restore;
-struct nt_acceptor;
+struct nt_admit;
 struct nt_latch;
 struct nt_watch;
 struct nt_fdwatch;
@@ -102,9 +102,9 @@ struct nt_worker {
 	pthread_t thread;
 	bool started;
 	int epfd;
-	struct nt_watch queue; /* an eventfd: the queue went non-empty */
-	struct nt_config *cfg; /* a reference; changes by NT_MSG_CONFIG */
-	struct nt_acceptor *acceptor; /* told when a connection ends */
+	struct nt_watch queue;  /* an eventfd: the queue went non-empty */
+	struct nt_config *cfg;  /* a reference; changes by NT_MSG_CONFIG */
+	struct nt_admit *admit; /* told when a connection ends */
 	/* each service's state shared by all workers (main's), or NULL */
 	void *svc_shared[NT_SERVICES];
 	void *svc_state[NT_SERVICES]; /* each service's own, for this one */
@@ -149,7 +149,7 @@ struct nt_worker {
 /* shared: NT_SERVICES entries, each service's shared state (outlives the
  * worker), or NULL when no service has any */
 int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
-                   struct nt_acceptor *acceptor, void *const *shared);
+                   struct nt_admit *admit, void *const *shared);
 int nt_worker_start(struct nt_worker *w);
 /* Takes ownership of m (allocated with malloc). Safe from any thread. */
 void nt_worker_post(struct nt_worker *w, struct nt_msg *m);
@@ -228,7 +228,7 @@ void nt_worker_timer_cancel(struct nt_worker *w, struct nt_timer *t);
 int nt_worker_watch_set(struct nt_worker *w, struct nt_watch *wt,
                         uint32_t events);
 
-/* --- for the acceptor and conn.c, on the worker's own thread --- */
+/* --- for admission and conn.c, on the worker's own thread --- */
 /* serve fd (an admitted connection, counted in w->load) */
 void nt_worker_take(struct nt_worker *w, int fd,
                     const struct nt_listener_conf *lc,

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "acceptor.h"
+#include "admit.h"
 #include "conn.h"
 #include "nt_test.h"
 #include "run_suite.h"
@@ -25,7 +25,7 @@
 #define MAX 4096 /* the smallest max_output natterd.conf(5) allows */
 
 static struct nt_worker w;
-static struct nt_acceptor acc; /* only counts the connection's close */
+static struct nt_admit acc; /* only counts the connection's close */
 static struct nt_conn *c;
 static int peer = -1;
 static unsigned overflows;
@@ -310,7 +310,7 @@ START_TEST(test_watch_fd)
 	struct nt_config *cfg = NULL;
 	struct nt_config_diag diag = {0};
 	static struct nt_worker rw;
-	static struct nt_acceptor racc;
+	static struct nt_admit racc;
 
 	memset(&wt, 0, sizeof(wt));
 	snprintf(text, sizeof(text),

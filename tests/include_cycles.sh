@@ -11,11 +11,11 @@
 set -eu
 
 # Known cycles, one per line, members sorted. The worker runs connections
-# and the acceptor hands it connections and is told when they end: they
+# and admission hands it connections and is told when they end: they
 # call each other, and stats sums what both count. Shrink this list; do
 # not grow it.
 ALLOWED='
-acceptor conn stats worker
+admit conn stats worker
 '
 
 src=${1:-${NT_SRCDIR:-$(dirname "$0")/..}}

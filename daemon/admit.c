@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "acceptor.h"
+#include "admit.h"
 #include "conn.h"
 #include "log.h"
 #include "worker.h"
@@ -30,9 +30,9 @@ static const char refuse_per_ip[] =
     "!!! too many connections from your address\r\n";
 static const char refuse_nofd[] = "!!! server busy, try again later\r\n";
 
-int nt_acceptor_init(struct nt_acceptor *a, struct nt_listener_set *set,
-                     struct nt_worker **workers, size_t n_workers,
-                     unsigned max_connections, unsigned per_ip)
+int nt_admit_init(struct nt_admit *a, struct nt_listener_set *set,
+                  struct nt_worker **workers, size_t n_workers,
+                  unsigned max_connections, unsigned per_ip)
 {
 	int rc = -ENOMEM;
 
@@ -53,12 +53,12 @@ int nt_acceptor_init(struct nt_acceptor *a, struct nt_listener_set *set,
 	atomic_store(&a->spare_fd, fd);
 	return 0;
 fail:
-	nt_acceptor_destroy(a);
+	nt_admit_destroy(a);
 	return rc;
 }
 
-void nt_acceptor_update(struct nt_acceptor *a, struct nt_listener_set *set,
-                        unsigned max_connections, unsigned per_ip)
+void nt_admit_update(struct nt_admit *a, struct nt_listener_set *set,
+                     unsigned max_connections, unsigned per_ip)
 {
 	struct nt_listener_set *old = a->set;
 
@@ -68,13 +68,13 @@ void nt_acceptor_update(struct nt_acceptor *a, struct nt_listener_set *set,
 	nt_iplimit_set(a->iplimit, per_ip, set->cfg->limits.per_ip_prefix6);
 }
 
-void nt_acceptor_release(struct nt_acceptor *a, const struct nt_peer *peer)
+void nt_admit_release(struct nt_admit *a, const struct nt_peer *peer)
 {
 	atomic_fetch_sub_explicit(&a->open, 1, memory_order_relaxed);
 	nt_iplimit_release(a->iplimit, peer);
 }
 
-static void acceptor_refuse(int fd, const char *line, size_t len)
+static void admit_refuse(int fd, const char *line, size_t len)
 {
 	/* best effort: a fresh socket's send buffer is empty, so this fits */
 	ssize_t n = send(fd, line, len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -93,8 +93,7 @@ static unsigned worker_load(const struct nt_worker *w)
  * or NULL) unless another has clearly fewer, so that a burst caught by one
  * worker still spreads while churn stays where it was accepted.
  */
-static struct nt_worker *acceptor_pick(struct nt_acceptor *a,
-                                       struct nt_worker *self)
+static struct nt_worker *admit_pick(struct nt_admit *a, struct nt_worker *self)
 {
 	size_t start =
 	    atomic_load_explicit(&a->next_worker, memory_order_relaxed) %
@@ -118,13 +117,12 @@ static struct nt_worker *acceptor_pick(struct nt_acceptor *a,
 	return a->workers[best];
 }
 
-static void acceptor_hand_over(struct nt_acceptor *a, struct nt_worker *self,
-                               int fd, const struct nt_listener_conf *lc,
-                               struct nt_config *cfg,
-                               const struct nt_peer *peer,
-                               struct nt_conn_restore *restore)
+static void admit_hand_over(struct nt_admit *a, struct nt_worker *self, int fd,
+                            const struct nt_listener_conf *lc,
+                            struct nt_config *cfg, const struct nt_peer *peer,
+                            struct nt_conn_restore *restore)
 {
-	struct nt_worker *w = acceptor_pick(a, self);
+	struct nt_worker *w = admit_pick(a, self);
 	atomic_fetch_add_explicit(&w->load, 1, memory_order_relaxed);
 	if (w == self) {
 		nt_worker_take(w, fd, lc, cfg, peer, NULL);
@@ -133,10 +131,10 @@ static void acceptor_hand_over(struct nt_acceptor *a, struct nt_worker *self,
 	struct nt_msg *m = calloc(1, sizeof(*m));
 	if (!m) {
 		atomic_fetch_sub_explicit(&w->load, 1, memory_order_relaxed);
-		nt_acceptor_release(a, peer);
+		nt_admit_release(a, peer);
 		NT_STAT_ADD_SHARED(a->stats.accept_errors, 1);
 		nt_conn_restore_free(restore);
-		acceptor_refuse(fd, refuse_nofd, sizeof(refuse_nofd) - 1);
+		admit_refuse(fd, refuse_nofd, sizeof(refuse_nofd) - 1);
 		return;
 	}
 	m->type = NT_MSG_CONN;
@@ -150,34 +148,32 @@ static void acceptor_hand_over(struct nt_acceptor *a, struct nt_worker *self,
 	nt_worker_post(w, m);
 }
 
-void nt_acceptor_adopt(struct nt_acceptor *a, int fd,
-                       const struct nt_listener_conf *lc,
-                       const struct nt_peer *peer,
-                       struct nt_conn_restore *restore)
+void nt_admit_adopt(struct nt_admit *a, int fd,
+                    const struct nt_listener_conf *lc,
+                    const struct nt_peer *peer, struct nt_conn_restore *restore)
 {
 	struct nt_peer counted = *peer;
 
 	nt_iplimit_add(a->iplimit, &counted);
 	atomic_fetch_add_explicit(&a->open, 1, memory_order_relaxed);
-	acceptor_hand_over(a, NULL, fd, lc, a->set->cfg, &counted, restore);
+	admit_hand_over(a, NULL, fd, lc, a->set->cfg, &counted, restore);
 }
 
-static void acceptor_admit(struct nt_acceptor *a, struct nt_worker *w,
-                           const struct nt_wlisten *l, int fd,
-                           struct nt_peer *peer)
+static void admit_one(struct nt_admit *a, struct nt_worker *w,
+                      const struct nt_wlisten *l, int fd, struct nt_peer *peer)
 {
 	/* taken first, so that workers admitting at once cannot overshoot */
 	if (atomic_fetch_add_explicit(&a->open, 1, memory_order_relaxed) >=
 	    atomic_load_explicit(&a->max_connections, memory_order_relaxed)) {
 		atomic_fetch_sub_explicit(&a->open, 1, memory_order_relaxed);
 		NT_STAT_ADD_SHARED(a->stats.refused_full, 1);
-		acceptor_refuse(fd, refuse_full, sizeof(refuse_full) - 1);
+		admit_refuse(fd, refuse_full, sizeof(refuse_full) - 1);
 		return;
 	}
 	if (!nt_iplimit_take(a->iplimit, peer)) {
 		atomic_fetch_sub_explicit(&a->open, 1, memory_order_relaxed);
 		NT_STAT_ADD_SHARED(a->stats.refused_per_ip, 1);
-		acceptor_refuse(fd, refuse_per_ip, sizeof(refuse_per_ip) - 1);
+		admit_refuse(fd, refuse_per_ip, sizeof(refuse_per_ip) - 1);
 		return;
 	}
 	if (l->tcp) {
@@ -185,7 +181,7 @@ static void acceptor_admit(struct nt_acceptor *a, struct nt_worker *w,
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	NT_STAT_ADD_SHARED(a->stats.accepted, 1);
-	acceptor_hand_over(a, w, fd, l->lc, w->lsn_cfg, peer, NULL);
+	admit_hand_over(a, w, fd, l->lc, w->lsn_cfg, peer, NULL);
 }
 
 /*
@@ -193,8 +189,8 @@ static void acceptor_admit(struct nt_acceptor *a, struct nt_worker *w,
  * take the spare back, and rest the listeners so that no worker spins
  * while the backlog waits for fds to come free.
  */
-static uint64_t acceptor_out_of_fds(struct nt_acceptor *a, int lfd, int err,
-                                    uint64_t now)
+static uint64_t admit_out_of_fds(struct nt_admit *a, int lfd, int err,
+                                 uint64_t now)
 {
 	if (!atomic_exchange(&a->out_of_fds, true)) {
 		atomic_store(&a->nofd_refused_before,
@@ -211,8 +207,7 @@ static uint64_t acceptor_out_of_fds(struct nt_acceptor *a, int lfd, int err,
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd >= 0) {
 			NT_STAT_ADD_SHARED(a->stats.refused_nofd, 1);
-			acceptor_refuse(fd, refuse_nofd,
-			                sizeof(refuse_nofd) - 1);
+			admit_refuse(fd, refuse_nofd, sizeof(refuse_nofd) - 1);
 		}
 		atomic_store(&a->spare_fd, open("/", O_RDONLY | O_CLOEXEC));
 	}
@@ -221,7 +216,7 @@ static uint64_t acceptor_out_of_fds(struct nt_acceptor *a, int lfd, int err,
 	return until;
 }
 
-static void acceptor_fds_back(struct nt_acceptor *a)
+static void admit_fds_back(struct nt_admit *a)
 {
 	if (!atomic_exchange(&a->out_of_fds, false))
 		return;
@@ -239,8 +234,8 @@ static void acceptor_fds_back(struct nt_acceptor *a)
 	                         atomic_load(&a->nofd_refused_before)));
 }
 
-uint64_t nt_acceptor_accept(struct nt_acceptor *a, struct nt_worker *w,
-                            const struct nt_wlisten *l)
+uint64_t nt_admit_accept(struct nt_admit *a, struct nt_worker *w,
+                         const struct nt_wlisten *l)
 {
 	uint64_t resume = atomic_load(&a->resume_ms);
 
@@ -255,10 +250,10 @@ uint64_t nt_acceptor_accept(struct nt_acceptor *a, struct nt_worker *w,
 			struct nt_peer peer;
 			if (atomic_load_explicit(&a->out_of_fds,
 			                         memory_order_relaxed))
-				acceptor_fds_back(a);
+				admit_fds_back(a);
 			nt_peer_from_sockaddr(&peer, (struct sockaddr *)&ss,
 			                      len);
-			acceptor_admit(a, w, l, fd, &peer);
+			admit_one(a, w, l, fd, &peer);
 			continue;
 		}
 		switch (errno) {
@@ -268,8 +263,7 @@ uint64_t nt_acceptor_accept(struct nt_acceptor *a, struct nt_worker *w,
 		case ENFILE:
 		case ENOBUFS:
 		case ENOMEM:
-			return acceptor_out_of_fds(a, l->watch.fd, errno,
-			                           w->now);
+			return admit_out_of_fds(a, l->watch.fd, errno, w->now);
 		case EINTR:
 		case ECONNABORTED:
 		case EPROTO:
@@ -285,7 +279,7 @@ uint64_t nt_acceptor_accept(struct nt_acceptor *a, struct nt_worker *w,
 	return 0;
 }
 
-struct nt_listener_set *nt_acceptor_take_set(struct nt_acceptor *a)
+struct nt_listener_set *nt_admit_take_set(struct nt_admit *a)
 {
 	struct nt_listener_set *set = a->set;
 
@@ -293,7 +287,7 @@ struct nt_listener_set *nt_acceptor_take_set(struct nt_acceptor *a)
 	return set;
 }
 
-void nt_acceptor_destroy(struct nt_acceptor *a)
+void nt_admit_destroy(struct nt_admit *a)
 {
 	if (!a)
 		return;
