@@ -69,7 +69,7 @@ int nt_server_start_threads(struct nt_server *s)
 	                   s->max_conns, s->cfg->limits.per_ip);
 	if (rc < 0) {
 		s->set = NULL;
-		nt_log(NT_LOG_ERR, -rc, "cannot set up the acceptor");
+		nt_log(NT_LOG_ERR, -rc, "cannot set up admission");
 		return rc;
 	}
 	s->admit_ready = true;
