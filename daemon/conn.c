@@ -68,9 +68,24 @@ static uint64_t conn_deadline(const struct nt_conn *c)
 	return d;
 }
 
+/* c's deadline is d from now on (UINT64_MAX: none) */
+static void conn_timer_set(struct nt_conn *c, uint64_t d)
+{
+	struct nt_heap *h = &c->w->deadlines;
+
+	if (d == UINT64_MAX) {
+		if (c->heap_idx != NT_HEAP_NONE)
+			nt_heap_remove(h, c->heap_idx);
+	} else if (c->heap_idx != NT_HEAP_NONE)
+		nt_heap_update(h, c->heap_idx, d);
+	else if (nt_heap_insert(h, c, d) < 0)
+		/* without a timer it would never time out */
+		nt_conn_close(c, "out of memory");
+}
+
 /*
- * The timer heap is kept lazily: c->deadline, its key, may be earlier than
- * the real deadline, never later. Activity only ever moves a deadline
+ * The worker's deadline heap is kept lazily: our key there may be earlier
+ * than the real deadline, never later. Activity only ever moves a deadline
  * later, so the common case (a line came, output went) touches no heap;
  * when the early key comes due, nt_conn_on_deadline() finds nothing due
  * and re-keys it exactly (conn_rekey). A deadline moving earlier (a line
@@ -78,18 +93,17 @@ static uint64_t conn_deadline(const struct nt_conn *c)
  */
 static void conn_rekey(struct nt_conn *c)
 {
-	c->deadline = conn_deadline(c);
-	nt_worker_timer_update(c->w, c);
+	conn_timer_set(c, conn_deadline(c));
 }
 
 static void conn_reschedule(struct nt_conn *c)
 {
 	uint64_t d = conn_deadline(c);
 
-	if (c->heap_idx != UINT32_MAX && d >= c->deadline)
+	if (c->heap_idx != NT_HEAP_NONE &&
+	    d >= nt_heap_key(&c->w->deadlines, c->heap_idx))
 		return;
-	c->deadline = d;
-	nt_worker_timer_update(c->w, c);
+	conn_timer_set(c, d);
 }
 
 void nt_conn_restore_free(struct nt_conn_restore *r)
@@ -196,7 +210,7 @@ struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
 	c->lc = lc;
 	c->peer = *peer;
 	c->ops = nt_service_get(lc->service)->ops;
-	c->heap_idx = UINT32_MAX;
+	c->heap_idx = NT_HEAP_NONE;
 	c->last_activity = c->last_progress = w->now;
 	if (nt_worker_watch_set(w, &c->watch, EPOLLIN) < 0) {
 		free(c);
@@ -277,7 +291,8 @@ void nt_conn_free(struct nt_conn *c)
 		c->ops->close(c);
 	conn_debug(c, NT_MSGID_CONN_CLOSE,
 	           "closed: ", c->close_reason ? c->close_reason : "?");
-	nt_worker_timer_remove(w, c);
+	if (c->heap_idx != NT_HEAP_NONE)
+		nt_heap_remove(&w->deadlines, c->heap_idx);
 	if (c->prev)
 		c->prev->next = c->next;
 	else

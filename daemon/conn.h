@@ -49,7 +49,7 @@ void nt_conn_restore_free(struct nt_conn_restore *r);
 
 /*
  * An idle connection costs this struct and a timer heap slot, so it is kept
- * small (208 bytes: the flags are bits, rare state lives elsewhere): the
+ * small (200 bytes: the flags are bits, rare state lives elsewhere): the
  * RSS per connection of make bench's hold scenario (BENCHMARKS.md) counts
  * every byte of it.
  */
@@ -63,7 +63,7 @@ struct nt_conn {
 	bool want_write : 1;    /* EPOLLOUT is armed */
 	bool in_flush_list : 1; /* queued for the end-of-loop flush */
 	bool lc_owned : 1;      /* lc is our own copy, freed with us */
-	uint32_t heap_idx;      /* place in the worker's timer heap */
+	uint32_t heap_idx;      /* slot in w->deadlines, or NT_HEAP_NONE */
 	struct nt_worker *w;
 	/* in w->cfg, or our own copy (lc_owned) when its listener is gone or
 	 * changed service since: a connection keeps the settings it came
@@ -73,8 +73,7 @@ struct nt_conn {
 	void *svc; /* the service's per-connection state */
 	struct nt_buf *in;
 	struct nt_outq out;
-	uint64_t deadline;     /* ms; the timer heap key, never late (conn.c) */
-	uint64_t svc_deadline; /* ms; 0 = none */
+	uint64_t svc_deadline;  /* ms; 0 = none */
 	uint64_t last_activity; /* ms; input read or output written */
 	uint64_t last_progress; /* ms; output written or queued from empty */
 	uint64_t partial_since; /* ms; an unfinished line began; 0 = none */
