@@ -226,12 +226,12 @@ static void worker_run_timers(struct nt_worker *w)
 		struct nt_conn *c = nt_heap_min(h);
 		if (nt_heap_min_key(h) > w->now)
 			break;
-		if (c->closing) {
+		if (nt_conn_closed(c)) {
 			nt_heap_remove(h, 0);
 			continue;
 		}
 		nt_conn_on_deadline(c);
-		if (!c->closing && c->heap_idx == 0 &&
+		if (!nt_conn_closed(c) && c->heap_idx == 0 &&
 		    nt_heap_key(h, 0) <= w->now)
 			/* a deadline that stays due must not spin the loop */
 			nt_heap_update(h, 0, w->now + TICK_MS);
@@ -427,7 +427,7 @@ void nt_worker_buf_put(struct nt_worker *w, struct nt_buf *b)
 
 void nt_worker_want_flush(struct nt_worker *w, struct nt_conn *c)
 {
-	if (c->in_flush_list || c->closing)
+	if (c->in_flush_list || nt_conn_closed(c))
 		return;
 	c->in_flush_list = true;
 	c->next_flush = w->flush_list;
@@ -596,7 +596,7 @@ static void worker_drain(struct nt_worker *w)
 	worker_lsn_drop(w);
 	w->draining = true;
 	for (struct nt_conn *c = w->conns; c; c = c->next)
-		nt_conn_shutdown(c);
+		nt_conn_finish(c, NT_FINISH_SHUTDOWN, "server shutting down");
 }
 
 static void worker_handover(struct nt_worker *w)
@@ -608,9 +608,11 @@ static void worker_handover(struct nt_worker *w)
 	nt_sd_clients_flush(w->now, true);
 	for (struct nt_conn *c = w->conns; c; c = c->next)
 		if (nt_sd_client_kept(c->store))
-			nt_conn_handover(c);
+			nt_conn_finish(c, NT_FINISH_HANDOVER,
+			               "handed over to the next natterd");
 		else
-			nt_conn_shutdown(c);
+			nt_conn_finish(c, NT_FINISH_SHUTDOWN,
+			               "server shutting down");
 }
 
 static void worker_stop(struct nt_worker *w)
@@ -636,7 +638,7 @@ static void worker_reconfigure(struct nt_worker *w, struct nt_msg *m)
 			sv->worker_reconfigure(w, w->svc_state[i]);
 	}
 	for (struct nt_conn *c = w->conns; c; c = c->next)
-		if (!c->closing)
+		if (!nt_conn_closed(c))
 			nt_conn_reconfigure(c, old);
 	nt_config_unref(old);
 	nt_latch_done(m->u.config.latch);
