@@ -354,7 +354,7 @@ static void deliver_one(struct chat_session *s, struct nt_buf *b)
 	struct nt_conn *c = s->c;
 
 	/* after its goodbye, a session hears nothing more */
-	if (c->closing || s->gone)
+	if (nt_conn_closed(c) || s->gone)
 		return;
 	/* -ENOBUFS: chat_overflow() has dealt with it; -EPIPE: its
 	 * connection is ending anyway */
@@ -622,7 +622,8 @@ static int chat_open(struct nt_conn *c, const struct nt_sd_session *restored)
 		rc = nt_hub_enter(chat_hub(c->w), &s->ent, room, &members);
 	if (rc == -ENOSPC) {
 		chat_error(s, "the server has too many rooms; try again later");
-		nt_conn_finish(c, "no room for the default room");
+		nt_conn_finish(c, NT_FINISH_OUTPUT,
+		               "no room for the default room");
 		return 0;
 	}
 	if (rc < 0)
@@ -666,7 +667,7 @@ static void chat_close(struct nt_conn *c)
 	if (!s)
 		return;
 	/* handed over: the next natterd carries on, nobody has quit */
-	if (!c->handover)
+	if (!nt_conn_handed_over(c))
 		chat_leave(s, c->close_reason);
 	if (s->entered)
 		nt_hub_leave(chat_hub(c->w), &s->ent);
@@ -690,7 +691,7 @@ static void chat_quit(struct chat_session *s, const char *msg, size_t len)
 	         (int)nt_text_prefix(msg, len, QUIT_MESSAGE_MAX), msg);
 	chat_notice(s, "bye"); /* before leaving: nothing reaches it after */
 	chat_leave(s, why);
-	nt_conn_finish(s->c, "quit");
+	nt_conn_finish(s->c, NT_FINISH_OUTPUT, "quit");
 }
 
 /* ---- commands ---- */
@@ -1103,7 +1104,7 @@ static size_t chat_consume(struct chat_session *s, const uint8_t *data,
 		return len;
 	}
 	flood_refill(s);
-	while (pos < len && !s->c->closing && !(s->c->pause & NT_PAUSE_EOF)) {
+	while (pos < len && !nt_conn_ended(s->c)) {
 		if (s->tokens < 1000)
 			break;
 		const uint8_t *line;
@@ -1146,7 +1147,8 @@ static void chat_telnet_events(struct chat_session *s,
 	if (tout->events & NT_TELNET_EV_SB_TOO_LONG) {
 		chat_error(s, "telnet subnegotiation too long: disconnecting");
 		chat_leave(s, "protocol error");
-		nt_conn_finish(s->c, "telnet subnegotiation too long");
+		nt_conn_finish(s->c, NT_FINISH_OUTPUT,
+		               "telnet subnegotiation too long");
 		return;
 	}
 	if (tout->events & NT_TELNET_EV_INTERRUPT)
@@ -1166,9 +1168,9 @@ static void chat_readable(struct nt_conn *c)
 	size_t len = nt_telnet_feed(&s->tn, buf, (size_t)n, buf, &tout);
 	size_t used = chat_consume(s, buf, len);
 	flood_spend(s, telnet_cost(&tout));
-	if (used < len && !c->closing && !(c->pause & NT_PAUSE_EOF))
+	if (used < len && !nt_conn_ended(c))
 		flood_hold(s, buf + used, len - used);
-	else if (s->tokens < 1000 && !c->closing)
+	else if (s->tokens < 1000 && !nt_conn_closed(c))
 		flood_hold(s, NULL, 0); /* nothing left, but wait for a token */
 	chat_telnet_events(s, &tout);
 }
@@ -1182,7 +1184,7 @@ static void chat_timer(struct nt_conn *c)
 		size_t len = s->pend->len - s->pend_off;
 		size_t used = chat_consume(s, p, len);
 		s->pend_off += (uint32_t)used;
-		if (used < len && !c->closing && !(c->pause & NT_PAUSE_EOF)) {
+		if (used < len && !nt_conn_ended(c)) {
 			flood_hold(s, NULL, 0);
 			return;
 		}

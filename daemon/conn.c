@@ -27,13 +27,20 @@ uint64_t nt_conn_now(const struct nt_conn *c)
 	return c->w->now;
 }
 
+/* the service reads: open and not paused */
+static bool conn_reading(const struct nt_conn *c)
+{
+	return c->state == NT_CONN_OPEN && !c->pause;
+}
+
 static void conn_update_epoll(struct nt_conn *c)
 {
 	uint32_t ev = 0;
 
-	if (c->closing)
+	if (c->state == NT_CONN_CLOSED)
 		return;
-	if (!c->pause)
+	/* lingering reads too, to drop what comes */
+	if (conn_reading(c) || c->state == NT_CONN_LINGERING)
 		ev |= EPOLLIN;
 	if (c->want_write)
 		ev |= EPOLLOUT;
@@ -53,7 +60,7 @@ static uint64_t conn_deadline(const struct nt_conn *c)
 	const struct nt_timeouts *t = &c->lc->timeouts;
 	uint64_t d = UINT64_MAX;
 
-	if (c->lingering)
+	if (c->state == NT_CONN_LINGERING)
 		return c->linger_until;
 	/* idle means the client sent nothing and is owed nothing: while
 	 * output is queued the write timeout watches instead */
@@ -68,9 +75,24 @@ static uint64_t conn_deadline(const struct nt_conn *c)
 	return d;
 }
 
+/* c's deadline is d from now on (UINT64_MAX: none) */
+static void conn_timer_set(struct nt_conn *c, uint64_t d)
+{
+	struct nt_heap *h = &c->w->deadlines;
+
+	if (d == UINT64_MAX) {
+		if (c->heap_idx != NT_HEAP_NONE)
+			nt_heap_remove(h, c->heap_idx);
+	} else if (c->heap_idx != NT_HEAP_NONE)
+		nt_heap_update(h, c->heap_idx, d);
+	else if (nt_heap_insert(h, c, d) < 0)
+		/* without a timer it would never time out */
+		nt_conn_close(c, "out of memory");
+}
+
 /*
- * The timer heap is kept lazily: c->deadline, its key, may be earlier than
- * the real deadline, never later. Activity only ever moves a deadline
+ * The worker's deadline heap is kept lazily: our key there may be earlier
+ * than the real deadline, never later. Activity only ever moves a deadline
  * later, so the common case (a line came, output went) touches no heap;
  * when the early key comes due, nt_conn_on_deadline() finds nothing due
  * and re-keys it exactly (conn_rekey). A deadline moving earlier (a line
@@ -78,18 +100,71 @@ static uint64_t conn_deadline(const struct nt_conn *c)
  */
 static void conn_rekey(struct nt_conn *c)
 {
-	c->deadline = conn_deadline(c);
-	nt_worker_timer_update(c->w, c);
+	conn_timer_set(c, conn_deadline(c));
 }
 
 static void conn_reschedule(struct nt_conn *c)
 {
 	uint64_t d = conn_deadline(c);
 
-	if (c->heap_idx != UINT32_MAX && d >= c->deadline)
+	if (c->heap_idx != NT_HEAP_NONE &&
+	    d >= nt_heap_key(&c->w->deadlines, c->heap_idx))
 		return;
-	c->deadline = d;
-	nt_worker_timer_update(c->w, c);
+	conn_timer_set(c, d);
+}
+
+/* ---- the state machine ---- */
+
+static const char *const state_names[NT_CONN_STATES] = {
+    [NT_CONN_OPEN] = "open",           [NT_CONN_FINISHING] = "finishing",
+    [NT_CONN_DRAINING] = "draining",   [NT_CONN_HANDED_OVER] = "handed over",
+    [NT_CONN_LINGERING] = "lingering", [NT_CONN_CLOSED] = "closed",
+};
+
+#define TO(s) (1u << (s))
+/* the moves conn.h's enum nt_conn_state lists, by state left */
+static const unsigned state_moves[NT_CONN_STATES] = {
+    [NT_CONN_OPEN] = TO(NT_CONN_FINISHING) | TO(NT_CONN_DRAINING) |
+                     TO(NT_CONN_HANDED_OVER) | TO(NT_CONN_CLOSED),
+    [NT_CONN_FINISHING] =
+        TO(NT_CONN_HANDED_OVER) | TO(NT_CONN_LINGERING) | TO(NT_CONN_CLOSED),
+    [NT_CONN_DRAINING] = TO(NT_CONN_FINISHING) | TO(NT_CONN_HANDED_OVER) |
+                         TO(NT_CONN_LINGERING) | TO(NT_CONN_CLOSED),
+    [NT_CONN_HANDED_OVER] = TO(NT_CONN_CLOSED),
+    [NT_CONN_LINGERING] = TO(NT_CONN_CLOSED),
+    [NT_CONN_CLOSED] = 0,
+};
+#undef TO
+
+bool nt_conn_state_ok(enum nt_conn_state from, enum nt_conn_state to)
+{
+	return from < NT_CONN_STATES && to < NT_CONN_STATES &&
+	       (state_moves[from] & (1u << to));
+}
+
+const char *nt_conn_state_name(enum nt_conn_state s)
+{
+	return s < NT_CONN_STATES ? state_names[s] : "?";
+}
+
+/*
+ * A move the table does not allow is a bug in natterd, and the one state
+ * every live connection may move to is CLOSED: so such a move is logged
+ * and the connection closed instead, rather than asserted. natterd has
+ * no separate debug build, and an abort would end every client's session
+ * for one connection's bug; check_conn holds the table to its spec. 0, or
+ * -EINVAL when the move was refused (c is then closed).
+ */
+static int conn_set_state(struct nt_conn *c, enum nt_conn_state to)
+{
+	if (nt_conn_state_ok(c->state, to)) {
+		c->state = (uint8_t)to;
+		return 0;
+	}
+	nt_log_errx("internal error: a connection went from %s to %s",
+	            nt_conn_state_name(c->state), nt_conn_state_name(to));
+	nt_conn_close(c, "internal error (state)");
+	return -EINVAL;
 }
 
 void nt_conn_restore_free(struct nt_conn_restore *r)
@@ -196,7 +271,7 @@ struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
 	c->lc = lc;
 	c->peer = *peer;
 	c->ops = nt_service_get(lc->service)->ops;
-	c->heap_idx = UINT32_MAX;
+	c->heap_idx = NT_HEAP_NONE;
 	c->last_activity = c->last_progress = w->now;
 	if (nt_worker_watch_set(w, &c->watch, EPOLLIN) < 0) {
 		free(c);
@@ -211,7 +286,7 @@ struct nt_conn *nt_conn_new(struct nt_worker *w, int fd,
 	conn_debug(
 	    c, NT_MSGID_CONN_OPEN,
 	    restore ? "taken over from the previous natterd" : "connected", "");
-	if (!c->closing) {
+	if (!nt_conn_closed(c)) {
 		conn_store(c, restore);
 		conn_reschedule(c);
 		if (c->ops->open &&
@@ -259,7 +334,7 @@ static void conn_unstore(struct nt_conn *c)
 {
 	if (!c->store)
 		return;
-	if (c->handover) {
+	if (c->handed_over) {
 		NT_STAT_ADD(c->w->stats.handed_over, 1);
 		nt_sd_client_release(c->store);
 	} else {
@@ -277,7 +352,8 @@ void nt_conn_free(struct nt_conn *c)
 		c->ops->close(c);
 	conn_debug(c, NT_MSGID_CONN_CLOSE,
 	           "closed: ", c->close_reason ? c->close_reason : "?");
-	nt_worker_timer_remove(w, c);
+	if (c->heap_idx != NT_HEAP_NONE)
+		nt_heap_remove(&w->deadlines, c->heap_idx);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -299,9 +375,10 @@ void nt_conn_free(struct nt_conn *c)
 
 void nt_conn_close(struct nt_conn *c, const char *reason)
 {
-	if (c->closing)
+	if (c->state == NT_CONN_CLOSED)
 		return;
-	c->closing = true;
+	c->handed_over = c->state == NT_CONN_HANDED_OVER;
+	conn_set_state(c, NT_CONN_CLOSED); /* allowed from every other */
 	c->close_reason = reason ? reason : "closed";
 	/* no more events for it; the fd itself is closed at the safe point */
 	epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->watch.fd, NULL);
@@ -319,7 +396,7 @@ ssize_t nt_conn_read(struct nt_conn *c, void *buf, size_t len)
 	}
 	if (n == 0) {
 		c->peer_eof = true;
-		nt_conn_finish(c, "client closed");
+		nt_conn_finish(c, NT_FINISH_OUTPUT, "client closed");
 	} else if (errno == ECONNRESET)
 		nt_conn_close(c, "connection reset by peer");
 	else if (errno != EINTR && errno != EWOULDBLOCK)
@@ -357,7 +434,7 @@ int nt_conn_send(struct nt_conn *c, struct nt_buf *b, size_t off, size_t len)
 {
 	struct nt_outq *q = &c->out;
 
-	if (c->closing || c->lingering)
+	if (c->state >= NT_CONN_LINGERING)
 		return -EPIPE;
 	if (len == 0)
 		return 0;
@@ -407,7 +484,7 @@ int nt_conn_send_copy(struct nt_conn *c, const void *data, size_t len)
 void nt_conn_close_with(struct nt_conn *c, const char *reason, const void *data,
                         size_t len)
 {
-	if (!c->closing && !c->lingering) {
+	if (c->state < NT_CONN_LINGERING) {
 		struct nt_buf *b = nt_buf_from(data, len);
 		/* no memory for them: the close alone will do */
 		if (b)
@@ -420,21 +497,38 @@ void nt_conn_close_with(struct nt_conn *c, const char *reason, const void *data,
 /*
  * Everything owed is written: send our FIN and wait for the peer's, reading
  * and dropping what it still sends (see NT_LINGER_MS). A peer that already
- * sent its EOF has nothing more to send, and a connection handed over to
- * the next natterd must not be shut down: both are closed at once.
+ * sent its EOF has nothing more to send: closed at once.
  */
-static void conn_linger(struct nt_conn *c, const char *reason)
+static void conn_linger(struct nt_conn *c)
 {
-	c->close_reason = reason;
-	if (c->handover || c->peer_eof || shutdown(c->watch.fd, SHUT_WR) < 0) {
-		nt_conn_close(c, reason);
+	if (c->peer_eof || shutdown(c->watch.fd, SHUT_WR) < 0) {
+		nt_conn_close(c, c->close_reason);
 		return;
 	}
-	c->lingering = true;
+	if (conn_set_state(c, NT_CONN_LINGERING) < 0)
+		return;
 	c->linger_until = c->w->now + NT_LINGER_MS;
-	c->pause = 0; /* reading again, to drop what comes */
 	conn_update_epoll(c);
 	conn_reschedule(c);
+}
+
+/* an ending connection whose queue is empty goes on to its end */
+static void conn_drained(struct nt_conn *c)
+{
+	if (c->out.count)
+		return;
+	switch ((enum nt_conn_state)c->state) {
+	case NT_CONN_FINISHING:
+	case NT_CONN_DRAINING:
+		conn_linger(c);
+		break;
+	case NT_CONN_HANDED_OVER:
+		/* the next natterd must not see a FIN */
+		nt_conn_close(c, c->close_reason);
+		break;
+	default:
+		break;
+	}
 }
 
 /* lingering: what the peer sends is dropped; its EOF (or an error) ends it */
@@ -464,7 +558,7 @@ static void conn_write_failed(struct nt_conn *c)
 
 ssize_t nt_conn_write_now(struct nt_conn *c, const void *data, size_t len)
 {
-	if (c->out.count || c->closing || c->lingering || !len)
+	if (c->out.count || c->state >= NT_CONN_LINGERING || !len)
 		return 0;
 	for (;;) {
 		ssize_t w = write(c->watch.fd, data, len);
@@ -487,7 +581,7 @@ void nt_conn_flush(struct nt_conn *c)
 	struct iovec iov[FLUSH_IOV_MAX];
 	bool progress = false;
 
-	while (q->count && !c->closing) {
+	while (q->count && !nt_conn_closed(c)) {
 		int n = nt_outq_iov(q, iov, FLUSH_IOV_MAX);
 		ssize_t w = writev(c->watch.fd, iov, n);
 		if (w < 0) {
@@ -513,26 +607,28 @@ void nt_conn_flush(struct nt_conn *c)
 		c->want_write = want;
 		conn_update_epoll(c);
 	}
-	if (progress && c->ops->drained && !c->closing)
+	if (progress && c->ops->drained && !nt_conn_closed(c))
 		c->ops->drained(c);
 	/* input is over for good and everything owed has been sent */
-	if (!q->count && !c->closing && !c->lingering &&
-	    (c->pause & NT_PAUSE_EOF))
-		conn_linger(c, c->close_reason);
-	if (!q->count && !c->closing && !c->lingering &&
-	    (c->pause & NT_PAUSE_SHUTDOWN))
-		conn_linger(c, c->handover ? "handed over to the next natterd"
-		                           : "server shutting down");
+	conn_drained(c);
 }
 
-void nt_conn_finish(struct nt_conn *c, const char *reason)
+/* who is ending it and why, as the state that says so */
+static void conn_ending(struct nt_conn *c, enum nt_conn_state to,
+                        const char *reason)
 {
-	if (c->closing || c->lingering || (c->pause & NT_PAUSE_EOF))
+	if (c->state == to || conn_set_state(c, to) < 0)
 		return;
 	c->close_reason = reason;
-	nt_conn_pause(c, NT_PAUSE_EOF);
-	if (!c->out.count)
-		conn_linger(c, reason);
+	conn_update_epoll(c);
+}
+
+static void conn_finish_output(struct nt_conn *c, const char *reason)
+{
+	/* a handover or a finish already under way keeps its course */
+	if (c->state == NT_CONN_OPEN || c->state == NT_CONN_DRAINING)
+		conn_ending(c, NT_CONN_FINISHING, reason);
+	conn_drained(c);
 }
 
 /*
@@ -540,14 +636,47 @@ void nt_conn_finish(struct nt_conn *c, const char *reason)
  * far as the socket takes them. All out, the connection lingers like a
  * finished one; otherwise the peer is not reading and is closed at once.
  */
-static void conn_end(struct nt_conn *c, const char *reason)
+static void conn_finish_notice(struct nt_conn *c, const char *reason)
 {
-	nt_conn_finish(c, reason);
-	if (c->closing || c->lingering)
+	conn_finish_output(c, reason);
+	if (c->state >= NT_CONN_LINGERING)
 		return;
 	nt_conn_flush(c);
-	if (!c->closing && !c->lingering)
+	if (c->state < NT_CONN_LINGERING)
 		nt_conn_close(c, reason);
+}
+
+static void conn_finish_shutdown(struct nt_conn *c, const char *reason)
+{
+	if (c->ops->shutdown)
+		c->ops->shutdown(c);
+	/* a finished session keeps its own reason */
+	if (c->state == NT_CONN_OPEN)
+		conn_ending(c, NT_CONN_DRAINING, reason);
+	conn_drained(c);
+}
+
+void nt_conn_finish(struct nt_conn *c, enum nt_conn_finish_how how,
+                    const char *reason)
+{
+	/* a lingering one has sent its FIN: it just finishes */
+	if (c->state >= NT_CONN_LINGERING)
+		return;
+	switch (how) {
+	case NT_FINISH_OUTPUT:
+		conn_finish_output(c, reason);
+		break;
+	case NT_FINISH_NOTICE:
+		conn_finish_notice(c, reason);
+		break;
+	case NT_FINISH_SHUTDOWN:
+		conn_finish_shutdown(c, reason);
+		break;
+	case NT_FINISH_HANDOVER:
+		conn_ending(c, NT_CONN_HANDED_OVER, reason);
+		conn_drained(c);
+		break;
+	}
 }
 
 void nt_conn_pause(struct nt_conn *c, unsigned why)
@@ -581,7 +710,7 @@ void nt_conn_on_deadline(struct nt_conn *c)
 	const struct nt_timeouts *t = &c->lc->timeouts;
 	uint64_t now = c->w->now;
 
-	if (c->lingering) {
+	if (c->state == NT_CONN_LINGERING) {
 		if (now >= c->linger_until)
 			nt_conn_close(c, c->close_reason);
 		else
@@ -599,7 +728,7 @@ void nt_conn_on_deadline(struct nt_conn *c)
 		if (c->ops->line_timeout)
 			c->ops->line_timeout(c);
 		NT_STAT_ADD(c->w->stats.timeouts, 1);
-		conn_end(c, "line timeout");
+		nt_conn_finish(c, NT_FINISH_NOTICE, "line timeout");
 		return;
 	}
 	if (t->idle && !c->out.count &&
@@ -607,7 +736,7 @@ void nt_conn_on_deadline(struct nt_conn *c)
 		if (c->ops->idle)
 			c->ops->idle(c);
 		NT_STAT_ADD(c->w->stats.timeouts, 1);
-		conn_end(c, "idle timeout");
+		nt_conn_finish(c, NT_FINISH_NOTICE, "idle timeout");
 		return;
 	}
 	if (c->svc_deadline && now >= c->svc_deadline) {
@@ -615,7 +744,7 @@ void nt_conn_on_deadline(struct nt_conn *c)
 		if (c->ops->timer)
 			c->ops->timer(c);
 	}
-	if (!c->closing)
+	if (!nt_conn_closed(c))
 		conn_rekey(c);
 }
 
@@ -623,53 +752,32 @@ void nt_conn_on_events(struct nt_watch *wt, uint32_t ev)
 {
 	struct nt_conn *c = nt_container_of(wt, struct nt_conn, watch);
 
-	if (c->closing)
+	if (nt_conn_closed(c))
 		return;
-	if (c->lingering) {
+	if (c->state == NT_CONN_LINGERING) {
 		conn_discard(c);
 		return;
 	}
 	if (ev & EPOLLOUT)
 		nt_conn_flush(c);
-	if (!c->closing && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
-	    !c->pause && c->ops->readable)
+	if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && conn_reading(c) &&
+	    c->ops->readable)
 		c->ops->readable(c);
 	/* with reading paused nobody would notice a dead peer, and a
 	 * level-triggered HUP would wake us forever */
-	if (!c->closing && (ev & (EPOLLHUP | EPOLLERR)) && c->pause)
+	if (!nt_conn_closed(c) && (ev & (EPOLLHUP | EPOLLERR)) &&
+	    !conn_reading(c))
 		nt_conn_close(c, "connection lost");
-}
-
-void nt_conn_shutdown(struct nt_conn *c)
-{
-	if (c->closing || c->lingering)
-		return;
-	if (c->ops->shutdown)
-		c->ops->shutdown(c);
-	nt_conn_pause(c, NT_PAUSE_SHUTDOWN);
-	if (!c->closing && !c->lingering && !c->out.count)
-		conn_linger(c, "server shutting down");
-}
-
-void nt_conn_handover(struct nt_conn *c)
-{
-	/* a lingering one has sent its FIN: it just finishes */
-	if (c->closing || c->lingering)
-		return;
-	c->handover = true;
-	nt_conn_pause(c, NT_PAUSE_SHUTDOWN);
-	if (!c->closing && !c->out.count)
-		nt_conn_close(c, "handed over to the next natterd");
 }
 
 void nt_conn_reconfigure(struct nt_conn *c, const struct nt_config *old)
 {
 	conn_set_listener(c, c->lc, old);
-	if (c->closing || c->lingering)
+	if (c->state >= NT_CONN_LINGERING)
 		return;
 	if (c->ops->reconfigure)
 		c->ops->reconfigure(c, old);
-	if (!c->closing)
+	if (!nt_conn_closed(c))
 		conn_reschedule(c);
 }
 

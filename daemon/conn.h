@@ -22,12 +22,60 @@
 struct nt_conn;
 struct nt_worker;
 
-/* why reading is paused; reading resumes when no reason is left */
+/*
+ * A connection's life. Only OPEN reads for the service; the three ending
+ * states read nothing and wait for the output queue to empty; LINGERING
+ * reads only to drop. Every change goes through conn_set_state(), which
+ * allows only these moves:
+ *
+ *   OPEN      -> FINISHING, DRAINING, HANDED_OVER, CLOSED
+ *   FINISHING -> HANDED_OVER, LINGERING, CLOSED
+ *   DRAINING  -> FINISHING, HANDED_OVER, LINGERING, CLOSED
+ *   HANDED_OVER -> CLOSED
+ *   LINGERING -> CLOSED
+ *
+ * A finish while draining takes over its reason; a shutdown while
+ * finishing changes nothing; a handover wins over both, since the next
+ * natterd must get the client whatever this one was doing with it.
+ */
+enum nt_conn_state {
+	NT_CONN_OPEN,        /* reading and writing */
+	NT_CONN_FINISHING,   /* the session is over (the peer's EOF, a quit,
+	                      * a timeout): no more input, linger once the
+	                      * output is sent */
+	NT_CONN_DRAINING,    /* the server shuts down: no more input, linger
+	                      * once the output is sent */
+	NT_CONN_HANDED_OVER, /* the next natterd takes it over from the fd
+	                      * store: no more input, and once the output is
+	                      * sent let go without a FIN */
+	NT_CONN_LINGERING,   /* our FIN is out; reading and dropping until
+	                      * the peer's, or NT_LINGER_MS */
+	NT_CONN_CLOSED,      /* marked: no more I/O, freed at the safe point */
+	NT_CONN_STATES
+};
+
+/* Whether conn_set_state() allows the move from -> to. */
+bool nt_conn_state_ok(enum nt_conn_state from, enum nt_conn_state to);
+const char *nt_conn_state_name(enum nt_conn_state s);
+
+/* why an OPEN connection does not read; it reads when no reason is left */
 enum {
-	NT_PAUSE_OUTPUT = 1u << 0,   /* too much queued output */
-	NT_PAUSE_FLOOD = 1u << 1,    /* flood control */
-	NT_PAUSE_EOF = 1u << 2,      /* the peer sent EOF */
-	NT_PAUSE_SHUTDOWN = 1u << 3, /* the server is draining */
+	NT_PAUSE_OUTPUT = 1u << 0, /* too much queued output */
+	NT_PAUSE_FLOOD = 1u << 1,  /* flood control */
+};
+
+/* how nt_conn_finish() ends a connection */
+enum nt_conn_finish_how {
+	NT_FINISH_OUTPUT,   /* read no more; close once the queue is sent */
+	NT_FINISH_NOTICE,   /* the same, but what is queued (a timeout's
+	                     * notice) gets one write now: a peer that does
+	                     * not take it all is closed at once */
+	NT_FINISH_SHUTDOWN, /* the server drains: the service's shutdown
+	                     * hook, then as NT_FINISH_OUTPUT */
+	NT_FINISH_HANDOVER, /* c is in the fd store and the server restarts:
+	                     * what the client sends waits in the socket for
+	                     * the next natterd; once our output is sent our
+	                     * descriptor closes without telling anyone */
 };
 
 /* a connection taken over from an earlier natterd through the fd store */
@@ -49,21 +97,21 @@ void nt_conn_restore_free(struct nt_conn_restore *r);
 
 /*
  * An idle connection costs this struct and a timer heap slot, so it is kept
- * small (208 bytes: the flags are bits, rare state lives elsewhere): the
+ * small (200 bytes: the flags are bits, rare state lives elsewhere): the
  * RSS per connection of make bench's hold scenario (BENCHMARKS.md) counts
  * every byte of it.
  */
 struct nt_conn {
 	struct nt_watch watch;  /* its socket: fd, what epoll watches for */
+	uint8_t state;          /* enum nt_conn_state */
 	uint8_t pause;          /* NT_PAUSE_* bits */
-	bool closing : 1;       /* nt_conn_close() was called */
-	bool handover : 1;      /* the next natterd takes it over: let go */
-	bool lingering : 1;     /* our FIN is out; waiting for the peer's */
-	bool peer_eof : 1;      /* a read returned 0 */
+	bool peer_eof : 1;      /* a read returned 0: no FIN of its own to wait
+	                         * for */
+	bool handed_over : 1;   /* closed from HANDED_OVER: nobody has quit */
 	bool want_write : 1;    /* EPOLLOUT is armed */
 	bool in_flush_list : 1; /* queued for the end-of-loop flush */
 	bool lc_owned : 1;      /* lc is our own copy, freed with us */
-	uint32_t heap_idx;      /* place in the worker's timer heap */
+	uint32_t heap_idx;      /* slot in w->deadlines, or NT_HEAP_NONE */
 	struct nt_worker *w;
 	/* in w->cfg, or our own copy (lc_owned) when its listener is gone or
 	 * changed service since: a connection keeps the settings it came
@@ -73,8 +121,7 @@ struct nt_conn {
 	void *svc; /* the service's per-connection state */
 	struct nt_buf *in;
 	struct nt_outq out;
-	uint64_t deadline;     /* ms; the timer heap key, never late (conn.c) */
-	uint64_t svc_deadline; /* ms; 0 = none */
+	uint64_t svc_deadline;  /* ms; 0 = none */
 	uint64_t last_activity; /* ms; input read or output written */
 	uint64_t last_progress; /* ms; output written or queued from empty */
 	uint64_t partial_since; /* ms; an unfinished line began; 0 = none */
@@ -156,12 +203,6 @@ static inline size_t nt_conn_queued(const struct nt_conn *c)
 void nt_conn_flush(struct nt_conn *c);
 
 void nt_conn_pause(struct nt_conn *c, unsigned why);
-/*
- * Read no more and close once the queue is empty (the peer sent EOF, or
- * the session ended politely), lingering first (NT_LINGER_MS); reason as
- * for nt_conn_close(). Nothing more can be queued once the queue is empty.
- */
-void nt_conn_finish(struct nt_conn *c, const char *reason);
 void nt_conn_resume(struct nt_conn *c, unsigned why);
 
 /*
@@ -186,15 +227,31 @@ void nt_conn_on_events(struct nt_watch *wt, uint32_t events);
  */
 void nt_conn_close(struct nt_conn *c, const char *reason);
 
-/* The server shuts down: no more input; close once output has drained. */
-void nt_conn_shutdown(struct nt_conn *c);
-
 /*
- * The server restarts and c is in the fd store: no more input (what the
- * client sends waits in the socket for the next natterd), let queued output
- * drain, then close our descriptor without telling anyone.
+ * The polite end, as how says: read no more and close once the queue is
+ * sent, lingering first (NT_LINGER_MS) unless handed over; reason as for
+ * nt_conn_close(). Nothing more can be queued once the queue is empty. A
+ * connection already ending keeps its course (see enum nt_conn_state).
  */
-void nt_conn_handover(struct nt_conn *c);
+void nt_conn_finish(struct nt_conn *c, enum nt_conn_finish_how how,
+                    const char *reason);
+
+/* Closed (nt_conn_close() was called): nothing more reaches the peer. */
+static inline bool nt_conn_closed(const struct nt_conn *c)
+{
+	return c->state == NT_CONN_CLOSED;
+}
+/* The session is over (finished, lingering or closed): act on no more
+ * input. A draining or handed-over session still does what it was asked. */
+static inline bool nt_conn_ended(const struct nt_conn *c)
+{
+	return c->state == NT_CONN_FINISHING || c->state >= NT_CONN_LINGERING;
+}
+/* Closed from HANDED_OVER: the next natterd carries the session on. */
+static inline bool nt_conn_handed_over(const struct nt_conn *c)
+{
+	return c->handed_over;
+}
 
 /* The worker moved to a new configuration: re-resolve the listener by name,
  * apply new timeouts, tell the service. old is still valid. */

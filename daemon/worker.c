@@ -46,6 +46,12 @@ struct nt_timer {
 	struct nt_timer *next; /* w->timers, soonest first */
 };
 
+/* the deadline heap tells a connection its slot (conn.c keys them) */
+static void worker_conn_moved(void *item, uint32_t idx)
+{
+	((struct nt_conn *)item)->heap_idx = idx;
+}
+
 int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
                    struct nt_admit *admit, void *const *shared)
 {
@@ -56,6 +62,7 @@ int nt_worker_init(struct nt_worker *w, unsigned id, struct nt_config *cfg,
 	for (size_t i = 0; shared && i < NT_SERVICES; i++)
 		w->svc_shared[i] = shared[i];
 	nt_outq_pool_init(&w->rings);
+	nt_heap_init(&w->deadlines, worker_conn_moved);
 	w->epfd = w->queue.fd = -1;
 	w->queue.fn = worker_on_queue;
 	for (size_t i = 0; i < NT_LISTENERS_MAX; i++) {
@@ -209,101 +216,25 @@ int nt_worker_post_barrier(struct nt_worker *w, struct nt_latch *latch)
 	return nt_worker_call(w, worker_barrier, worker_latch_done, latch);
 }
 
-/* ---- timer heap: a binary min-heap of connections on c->deadline ---- */
-
-static void heap_set(struct nt_worker *w, uint32_t i, struct nt_conn *c)
-{
-	w->heap[i] = c;
-	c->heap_idx = i;
-}
-
-static void heap_up(struct nt_worker *w, uint32_t i)
-{
-	struct nt_conn *c = w->heap[i];
-	while (i > 0) {
-		uint32_t p = (i - 1) / 2;
-		if (w->heap[p]->deadline <= c->deadline)
-			break;
-		heap_set(w, i, w->heap[p]);
-		i = p;
-	}
-	heap_set(w, i, c);
-}
-
-static void heap_down(struct nt_worker *w, uint32_t i)
-{
-	struct nt_conn *c = w->heap[i];
-	for (;;) {
-		uint32_t l = 2 * i + 1, m = i;
-		uint64_t best = c->deadline;
-		if (l < w->heap_len && w->heap[l]->deadline < best)
-			m = l, best = w->heap[l]->deadline;
-		if (l + 1 < w->heap_len && w->heap[l + 1]->deadline < best)
-			m = l + 1;
-		if (m == i)
-			break;
-		heap_set(w, i, w->heap[m]);
-		i = m;
-	}
-	heap_set(w, i, c);
-}
-
-void nt_worker_timer_remove(struct nt_worker *w, struct nt_conn *c)
-{
-	uint32_t i = c->heap_idx;
-	if (i == UINT32_MAX)
-		return;
-	c->heap_idx = UINT32_MAX;
-	struct nt_conn *last = w->heap[--w->heap_len];
-	if (i == w->heap_len)
-		return;
-	heap_set(w, i, last);
-	heap_up(w, i);
-	heap_down(w, last->heap_idx);
-}
-
-void nt_worker_timer_update(struct nt_worker *w, struct nt_conn *c)
-{
-	if (c->deadline == UINT64_MAX) {
-		nt_worker_timer_remove(w, c);
-		return;
-	}
-	if (c->heap_idx == UINT32_MAX) {
-		if (w->heap_len == w->heap_cap) {
-			uint32_t ncap = w->heap_cap ? w->heap_cap * 2 : 64;
-			void *nh = realloc(w->heap, ncap * sizeof(*w->heap));
-			if (!nh) {
-				/* without a timer it would never time out */
-				nt_conn_close(c, "out of memory");
-				return;
-			}
-			w->heap = nh;
-			w->heap_cap = ncap;
-		}
-		heap_set(w, w->heap_len++, c);
-	}
-	heap_up(w, c->heap_idx);
-	heap_down(w, c->heap_idx);
-}
-
 static void worker_run_timers(struct nt_worker *w)
 {
+	struct nt_heap *h = &w->deadlines;
+
 	/* bounded: a connection whose deadline moved is re-keyed, one whose
 	 * deadline is still due is closed or cleared by on_deadline */
-	for (unsigned n = 0; w->heap_len && n < 4 * EVENTS_PER_TURN; n++) {
-		struct nt_conn *c = w->heap[0];
-		if (c->deadline > w->now)
+	for (unsigned n = 0; nt_heap_len(h) && n < 4 * EVENTS_PER_TURN; n++) {
+		struct nt_conn *c = nt_heap_min(h);
+		if (nt_heap_min_key(h) > w->now)
 			break;
-		if (c->closing) {
-			nt_worker_timer_remove(w, c);
+		if (nt_conn_closed(c)) {
+			nt_heap_remove(h, 0);
 			continue;
 		}
 		nt_conn_on_deadline(c);
-		if (!c->closing && c->heap_idx == 0 && c->deadline <= w->now) {
+		if (!nt_conn_closed(c) && c->heap_idx == 0 &&
+		    nt_heap_key(h, 0) <= w->now)
 			/* a deadline that stays due must not spin the loop */
-			c->deadline = w->now + TICK_MS;
-			heap_down(w, 0);
-		}
+			nt_heap_update(h, 0, w->now + TICK_MS);
 	}
 }
 
@@ -458,7 +389,7 @@ static int worker_timeout(struct nt_worker *w)
 {
 	if (w->flush_list || w->close_list)
 		return 0;
-	uint64_t d = w->heap_len ? w->heap[0]->deadline : UINT64_MAX;
+	uint64_t d = nt_heap_min_key(&w->deadlines);
 	if (w->timers && w->timers->when < d)
 		d = w->timers->when;
 	if (w->lsn_resume && w->lsn_resume < d)
@@ -496,7 +427,7 @@ void nt_worker_buf_put(struct nt_worker *w, struct nt_buf *b)
 
 void nt_worker_want_flush(struct nt_worker *w, struct nt_conn *c)
 {
-	if (c->in_flush_list || c->closing)
+	if (c->in_flush_list || nt_conn_closed(c))
 		return;
 	c->in_flush_list = true;
 	c->next_flush = w->flush_list;
@@ -505,7 +436,8 @@ void nt_worker_want_flush(struct nt_worker *w, struct nt_conn *c)
 
 void nt_worker_closing(struct nt_worker *w, struct nt_conn *c)
 {
-	nt_worker_timer_remove(w, c);
+	if (c->heap_idx != NT_HEAP_NONE)
+		nt_heap_remove(&w->deadlines, c->heap_idx);
 	/* the close list reuses next_flush: take it off the flush list */
 	if (c->in_flush_list) {
 		struct nt_conn **pp = &w->flush_list;
@@ -664,7 +596,7 @@ static void worker_drain(struct nt_worker *w)
 	worker_lsn_drop(w);
 	w->draining = true;
 	for (struct nt_conn *c = w->conns; c; c = c->next)
-		nt_conn_shutdown(c);
+		nt_conn_finish(c, NT_FINISH_SHUTDOWN, "server shutting down");
 }
 
 static void worker_handover(struct nt_worker *w)
@@ -676,9 +608,11 @@ static void worker_handover(struct nt_worker *w)
 	nt_sd_clients_flush(w->now, true);
 	for (struct nt_conn *c = w->conns; c; c = c->next)
 		if (nt_sd_client_kept(c->store))
-			nt_conn_handover(c);
+			nt_conn_finish(c, NT_FINISH_HANDOVER,
+			               "handed over to the next natterd");
 		else
-			nt_conn_shutdown(c);
+			nt_conn_finish(c, NT_FINISH_SHUTDOWN,
+			               "server shutting down");
 }
 
 static void worker_stop(struct nt_worker *w)
@@ -704,7 +638,7 @@ static void worker_reconfigure(struct nt_worker *w, struct nt_msg *m)
 			sv->worker_reconfigure(w, w->svc_state[i]);
 	}
 	for (struct nt_conn *c = w->conns; c; c = c->next)
-		if (!c->closing)
+		if (!nt_conn_closed(c))
 			nt_conn_reconfigure(c, old);
 	nt_config_unref(old);
 	nt_latch_done(m->u.config.latch);
@@ -880,7 +814,7 @@ void nt_worker_destroy(struct nt_worker *w)
 		nt_buf_unref(w->pool[i]);
 	free(w->pool);
 	nt_outq_pool_free(&w->rings);
-	free(w->heap);
+	nt_heap_destroy(&w->deadlines);
 	if (w->queue.fd >= 0)
 		close(w->queue.fd);
 	if (w->epfd >= 0)
@@ -889,6 +823,5 @@ void nt_worker_destroy(struct nt_worker *w)
 	nt_config_unref(w->cfg);
 	w->cfg = NULL;
 	w->pool = NULL;
-	w->heap = NULL;
 	w->queue.fd = w->epfd = -1;
 }

@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "heap.h"
 #include "listener.h"
 #include "outq.h"
 #include "service.h"
@@ -121,8 +122,7 @@ struct nt_worker {
 	struct nt_conn *conns; /* every connection (doubly linked) */
 	struct nt_conn *flush_list;
 	struct nt_conn *close_list;
-	struct nt_conn **heap; /* timer min-heap on conn->deadline */
-	uint32_t heap_len, heap_cap;
+	struct nt_heap deadlines;     /* its connections, keyed by conn.c */
 	struct nt_timer *timers;      /* nt_worker_timer()s, soonest first */
 	struct nt_fdwatch *watches;   /* nt_worker_watch()es */
 	struct nt_fdwatch *unwatched; /* freed at the end of the loop turn */
@@ -236,8 +236,6 @@ void nt_worker_take(struct nt_worker *w, int fd,
                     struct nt_conn_restore *restore);
 void nt_worker_want_flush(struct nt_worker *w, struct nt_conn *c);
 void nt_worker_closing(struct nt_worker *w, struct nt_conn *c);
-void nt_worker_timer_update(struct nt_worker *w, struct nt_conn *c);
-void nt_worker_timer_remove(struct nt_worker *w, struct nt_conn *c);
 struct nt_buf *nt_worker_buf_get(struct nt_worker *w);
 void nt_worker_buf_put(struct nt_worker *w, struct nt_buf *b);
 

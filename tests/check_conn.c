@@ -91,7 +91,7 @@ START_TEST(test_segments_bound)
 	ck_assert_uint_eq(i, fit);
 	ck_assert_uint_eq(nt_conn_queued(c), fit * (1 + SEG));
 	ck_assert_uint_eq(c->out.count, fit);
-	ck_assert(c->closing);
+	ck_assert(nt_conn_closed(c));
 	ck_assert_str_eq(c->close_reason, "output overflow");
 	/* and nothing more once it is closing */
 	ck_assert_int_eq(nt_conn_send(c, b, MAX - 1, 1), -EPIPE);
@@ -111,7 +111,7 @@ START_TEST(test_tail_bound)
 	ck_assert_uint_eq(nt_conn_room(c), 0);
 	ck_assert_int_eq(nt_conn_send(c, b, MAX - SEG, 1), -ENOBUFS);
 	ck_assert_uint_eq(nt_conn_queued(c), MAX);
-	ck_assert(c->closing);
+	ck_assert(nt_conn_closed(c));
 	nt_buf_unref(b);
 }
 END_TEST
@@ -125,7 +125,7 @@ START_TEST(test_span)
 	ck_assert_int_eq(nt_conn_send(c, b, 101, 1), -EINVAL);
 	ck_assert_int_eq(nt_conn_send(c, b, 1, SIZE_MAX), -EINVAL);
 	ck_assert_uint_eq(nt_conn_queued(c), 0);
-	ck_assert(!c->closing);
+	ck_assert(!nt_conn_closed(c));
 	ck_assert_int_eq(nt_conn_send(c, b, 90, 10), 0);
 	nt_buf_unref(b);
 }
@@ -142,7 +142,7 @@ START_TEST(test_room)
 	ck_assert_int_eq(nt_conn_send(c, b, 200, nt_conn_room(c)), 0);
 	ck_assert_uint_eq(nt_conn_room(c), 0);
 	ck_assert_uint_eq(nt_conn_queued(c), MAX + SEG);
-	ck_assert(!c->closing);
+	ck_assert(!nt_conn_closed(c));
 	nt_buf_unref(b);
 }
 END_TEST
@@ -161,7 +161,7 @@ START_TEST(test_line_fits)
 	b = filled(MAX);
 	ck_assert_int_eq(nt_conn_send(c, b, 0, MAX), 0);
 	ck_assert_uint_eq(nt_conn_queued(c), MAX + SEG);
-	ck_assert(!c->closing);
+	ck_assert(!nt_conn_closed(c));
 	nt_buf_unref(b);
 }
 END_TEST
@@ -213,7 +213,7 @@ START_TEST(test_overflow_hook)
 	ck_assert_int_eq(nt_conn_send(c, b, MAX, 1), -ENOBUFS);
 	ck_assert_int_eq(nt_conn_send_copy(c, "x", 1), -ENOBUFS);
 	ck_assert_uint_eq(overflows, 2);
-	ck_assert(!c->closing);
+	ck_assert(!nt_conn_closed(c));
 	ck_assert_uint_eq(nt_conn_queued(c), MAX);
 	c->ops = was;
 	nt_buf_unref(b);
@@ -221,6 +221,174 @@ START_TEST(test_overflow_hook)
 END_TEST
 
 /* ---- a running worker watching a pipe, as a client library would ---- */
+
+/* ---- the state machine ---- */
+
+#define OPEN   NT_CONN_OPEN
+#define FIN    NT_CONN_FINISHING
+#define DRAIN  NT_CONN_DRAINING
+#define HAND   NT_CONN_HANDED_OVER
+#define LING   NT_CONN_LINGERING
+#define CLOSED NT_CONN_CLOSED
+
+/* conn.h's list of moves, written out again: every one allowed, every
+ * other pair of states refused */
+START_TEST(test_state_table)
+{
+	static const bool legal[NT_CONN_STATES][NT_CONN_STATES] = {
+	    [OPEN] =
+	        {[FIN] = true, [DRAIN] = true, [HAND] = true, [CLOSED] = true},
+	    [FIN] = {[HAND] = true, [LING] = true, [CLOSED] = true},
+	    [DRAIN] =
+	        {[FIN] = true, [HAND] = true, [LING] = true, [CLOSED] = true},
+	    [HAND] = {[CLOSED] = true},
+	    [LING] = {[CLOSED] = true},
+	};
+	unsigned allowed = 0;
+
+	for (int from = 0; from < NT_CONN_STATES; from++)
+		for (int to = 0; to < NT_CONN_STATES; to++) {
+			ck_assert_msg(nt_conn_state_ok(from, to) ==
+			                  legal[from][to],
+			              "%s -> %s", nt_conn_state_name(from),
+			              nt_conn_state_name(to));
+			allowed += legal[from][to];
+		}
+	ck_assert_uint_eq(allowed, 13);
+	/* a sample spelt out: no way back, nothing after closed */
+	ck_assert(!nt_conn_state_ok(LING, OPEN));
+	ck_assert(!nt_conn_state_ok(FIN, OPEN));
+	ck_assert(!nt_conn_state_ok(FIN, DRAIN));
+	ck_assert(!nt_conn_state_ok(HAND, LING));
+	ck_assert(!nt_conn_state_ok(OPEN, LING));
+	ck_assert(!nt_conn_state_ok(CLOSED, CLOSED));
+	ck_assert(!nt_conn_state_ok(OPEN, NT_CONN_STATES));
+	ck_assert(!nt_conn_state_ok(NT_CONN_STATES, CLOSED));
+}
+END_TEST
+
+/* what the peer has read so far: up to size - 1 bytes, or -1 at its EOF,
+ * 0 when nothing is there yet */
+static ssize_t peer_read(char *buf, size_t size)
+{
+	ssize_t n = read(peer, buf, size - 1);
+
+	if (n == 0)
+		return -1;
+	if (n < 0) {
+		ck_assert_int_eq(errno, EAGAIN);
+		return 0;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+/* a finish waits for the queue, then our FIN goes out and we linger */
+START_TEST(test_finish_after_output)
+{
+	char buf[64];
+
+	ck_assert_int_eq(nt_conn_send_copy(c, "bye\n", 4), 0);
+	nt_conn_finish(c, NT_FINISH_OUTPUT, "quit");
+	ck_assert_int_eq(c->state, FIN);
+	/* a shutdown now changes neither the state nor the reason */
+	nt_conn_finish(c, NT_FINISH_SHUTDOWN, "server shutting down");
+	ck_assert_int_eq(c->state, FIN);
+	ck_assert_str_eq(c->close_reason, "quit");
+	ck_assert_int_eq(peer_read(buf, sizeof(buf)), 0);
+	nt_conn_flush(c);
+	ck_assert_int_eq(c->state, LING);
+	ck_assert_int_eq(peer_read(buf, sizeof(buf)), 4);
+	ck_assert_str_eq(buf, "bye\n");
+	ck_assert_int_eq(peer_read(buf, sizeof(buf)), -1);
+	ck_assert_int_eq(nt_conn_send_copy(c, "x", 1), -EPIPE);
+	nt_conn_finish(c, NT_FINISH_NOTICE, "idle timeout");
+	ck_assert_int_eq(c->state, LING);
+}
+END_TEST
+
+/* the peer's EOF: nothing queued and no FIN of its to wait for */
+START_TEST(test_peer_eof)
+{
+	char buf[16];
+
+	shutdown(peer, SHUT_WR);
+	ck_assert_int_eq(nt_conn_read(c, buf, sizeof(buf)), 0);
+	ck_assert(nt_conn_closed(c));
+	ck_assert_str_eq(c->close_reason, "client closed");
+}
+END_TEST
+
+/* a finish while draining takes over; it lingers once drained */
+START_TEST(test_drain_then_finish)
+{
+	char buf[64];
+
+	ck_assert_int_eq(nt_conn_send_copy(c, "hi\n", 3), 0);
+	nt_conn_finish(c, NT_FINISH_SHUTDOWN, "server shutting down");
+	ck_assert_int_eq(c->state, DRAIN);
+	ck_assert_str_eq(c->close_reason, "server shutting down");
+	nt_conn_finish(c, NT_FINISH_OUTPUT, "quit");
+	ck_assert_int_eq(c->state, FIN);
+	ck_assert_str_eq(c->close_reason, "quit");
+	nt_conn_flush(c);
+	ck_assert_int_eq(c->state, LING);
+	ck_assert_int_eq(peer_read(buf, sizeof(buf)), 3);
+	ck_assert_int_eq(peer_read(buf, sizeof(buf)), -1);
+}
+END_TEST
+
+/* handed over: the output goes, then we let go without a FIN */
+START_TEST(test_handover)
+{
+	char buf[64];
+
+	ck_assert_int_eq(nt_conn_send_copy(c, "hi\n", 3), 0);
+	nt_conn_finish(c, NT_FINISH_OUTPUT, "quit");
+	nt_conn_finish(c, NT_FINISH_HANDOVER,
+	               "handed over to the next natterd");
+	ck_assert_int_eq(c->state, HAND);
+	nt_conn_finish(c, NT_FINISH_OUTPUT, "quit");
+	ck_assert_int_eq(c->state, HAND);
+	ck_assert(!nt_conn_handed_over(c));
+	nt_conn_flush(c);
+	ck_assert(nt_conn_closed(c));
+	ck_assert(nt_conn_handed_over(c));
+	ck_assert_str_eq(c->close_reason, "handed over to the next natterd");
+	ck_assert_int_eq(peer_read(buf, sizeof(buf)), 3);
+	ck_assert_int_eq(peer_read(buf, sizeof(buf)), 0); /* no FIN */
+}
+END_TEST
+
+/* a notice the peer does not take at once: closed, not lingering */
+START_TEST(test_notice_unread)
+{
+	struct nt_buf *b = filled(MAX / 2);
+	int sndbuf = 1;
+
+	/* a socket buffer far smaller than what is queued */
+	setsockopt(c->watch.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &sndbuf, sizeof(sndbuf));
+	for (int i = 0; i < 64 && nt_conn_write_now(c, b->data, b->len) > 0;
+	     i++)
+		;
+	ck_assert_int_eq(nt_conn_send(c, b, 0, b->len), 0);
+	nt_conn_finish(c, NT_FINISH_NOTICE, "idle timeout");
+	ck_assert(nt_conn_closed(c));
+	ck_assert_str_eq(c->close_reason, "idle timeout");
+	nt_buf_unref(b);
+}
+END_TEST
+
+/* the notice all out: it lingers like any finished session */
+START_TEST(test_notice_sent)
+{
+	ck_assert_int_eq(nt_conn_send_copy(c, "timeout\n", 8), 0);
+	nt_conn_finish(c, NT_FINISH_NOTICE, "idle timeout");
+	ck_assert_int_eq(c->state, LING);
+	ck_assert_str_eq(c->close_reason, "idle timeout");
+}
+END_TEST
 
 static struct {
 	int pipe[2];
@@ -369,6 +537,16 @@ static Suite *conn_suite(void)
 	tcase_add_test(tc, test_line_fits);
 	tcase_add_test(tc, test_copies_share);
 	tcase_add_test(tc, test_overflow_hook);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("state");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_state_table);
+	tcase_add_test(tc, test_finish_after_output);
+	tcase_add_test(tc, test_peer_eof);
+	tcase_add_test(tc, test_drain_then_finish);
+	tcase_add_test(tc, test_handover);
+	tcase_add_test(tc, test_notice_unread);
+	tcase_add_test(tc, test_notice_sent);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("watch");
 	tcase_add_test(tc, test_watch_fd);
