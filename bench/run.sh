@@ -530,6 +530,16 @@ total() {
 servers_of() {
 	awk -v s="$1" '$1 == s && !seen[$2]++ { print $2 }' "$results"
 }
+# base_ratio SCENARIO SERVICE RATE-KEY: natterd against the baseline build,
+# when BENCH_BASE ran one
+base_ratio() {
+	servers_of "$1" | grep -qx "base-natterd-$2" || return 0
+	echo "natterd / base-natterd-$2 (BENCH_BASE): $3" \
+		"$(ratio "$(median "$1" "natterd-$2" "$3")" \
+			"$(median "$1" "base-natterd-$2" "$3")")," \
+		"p99 $(ratio "$(median "$1" "natterd-$2" p99_us)" \
+			"$(median "$1" "base-natterd-$2" p99_us)")."
+}
 
 report() {
 	local cpu kernel
@@ -589,6 +599,7 @@ report() {
 				"$(ratio "$(median "$s" natterd-echo p99_us)" \
 					"$(median "$s" refecho p99_us)")" \
 				"(target <= 1.2)."
+			base_ratio "$s" echo msgs_per_s
 			servers_of "$s" | grep -qx natterd-echo-w1 &&
 				echo "With one worker (natterd-echo-w1): msgs/s" \
 					"$(ratio "$(median "$s" natterd-echo-w1 msgs_per_s)" \
@@ -610,6 +621,7 @@ report() {
 					"$(total "$s" "$v" errors) |"
 			done
 			echo
+			base_ratio "$s" chat deliveries_per_s
 			case $s in
 			chat-fanout-*)
 				echo "natterd / ncat --chat: deliveries/s" \
