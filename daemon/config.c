@@ -1105,55 +1105,55 @@ static void place_of(char *buf, size_t size, const struct ctx *c,
 }
 
 /*
+ * max_output must hold need bytes that the server sends on its own (what),
+ * or it would disconnect a client for them. The error sits on max_output's
+ * line and says where the chat key that sets need is (setting: its name,
+ * and its value if that helps). Defaults cannot clash: both settings are
+ * in the file when this fails.
+ */
+static void need_max_output(struct ctx *c, const config_setting_t *limits,
+                            const config_setting_t *chat,
+                            const struct nt_config *cfg, size_t need,
+                            const char *what, const char *key,
+                            const char *setting)
+{
+	const config_setting_t *mo, *k;
+	char place[PATH_MAX + 16];
+
+	if (cfg->limits.max_output >= need)
+		return;
+	mo = limits ? config_setting_get_member(limits, "max_output") : NULL;
+	k = chat ? config_setting_get_member(chat, key) : NULL;
+	place_of(place, sizeof(place), c, k, mo);
+	err(c, mo,
+	    "limits.max_output (%zu) must hold %s: at least %zu with %s at %s",
+	    cfg->limits.max_output, what, need, setting, place);
+}
+
+/*
  * A room line too big for a reader's queue would disconnect every reader
  * of the room, so max_output must hold the longest line max_line allows,
- * from the longest nick any reload may leave in place. Defaults cannot
- * clash: both settings are in the file when this fails.
+ * from the longest nick any reload may leave in place. A new session's
+ * greeting (one send: the welcome, the MOTD, the nick hint, the room line)
+ * must fit an empty queue too, or every client would be disconnected as it
+ * connects; so must the notice of a new MOTD after a reload, which is
+ * shorter. Counted for the longest nick and room name.
  */
 static void check_max_output(struct ctx *c, const config_setting_t *limits,
                              const config_setting_t *chat,
                              const struct nt_config *cfg)
 {
-	size_t need = NT_TEXT_SAY_MAX(cfg->chat.max_line, NT_NICK_LIMIT);
-	const config_setting_t *mo, *ml;
-	char place[PATH_MAX + 16];
-
-	if (cfg->limits.max_output >= need)
-		return;
-	mo = limits ? config_setting_get_member(limits, "max_output") : NULL;
-	ml = chat ? config_setting_get_member(chat, "max_line") : NULL;
-	place_of(place, sizeof(place), c, ml, mo);
-	err(c, mo,
-	    "limits.max_output (%zu) must hold one chat line: at least %zu "
-	    "with chat.max_line %u at %s",
-	    cfg->limits.max_output, need, cfg->chat.max_line, place);
-}
-
-/*
- * A new session's greeting (one send: the welcome, the MOTD, the nick
- * hint, the room line) must fit an empty queue, or every client would be
- * disconnected as it connects; so must the notice of a new MOTD after a
- * reload, which is shorter. Counted for the longest nick and room name.
- * Defaults cannot clash: both settings are in the file when this fails.
- */
-static void check_greeting(struct ctx *c, const config_setting_t *limits,
-                           const config_setting_t *chat,
-                           const struct nt_config *cfg)
-{
 	size_t motd = nt_text_motd_lines(cfg->chat.motd, NULL);
-	size_t need = NT_TEXT_GREETING_MAX(motd, NT_NICK_LIMIT);
-	const config_setting_t *mo, *ms;
-	char place[PATH_MAX + 16];
+	char max_line[48];
 
-	if (cfg->limits.max_output >= need)
-		return;
-	mo = limits ? config_setting_get_member(limits, "max_output") : NULL;
-	ms = chat ? config_setting_get_member(chat, "motd") : NULL;
-	place_of(place, sizeof(place), c, ms, mo);
-	err(c, mo,
-	    "limits.max_output (%zu) must hold the greeting: at least %zu "
-	    "with chat.motd at %s",
-	    cfg->limits.max_output, need, place);
+	snprintf(max_line, sizeof(max_line), "chat.max_line %u",
+	         cfg->chat.max_line);
+	need_max_output(c, limits, chat, cfg,
+	                NT_TEXT_SAY_MAX(cfg->chat.max_line, NT_NICK_LIMIT),
+	                "one chat line", "max_line", max_line);
+	need_max_output(c, limits, chat, cfg,
+	                NT_TEXT_GREETING_MAX(motd, NT_NICK_LIMIT),
+	                "the greeting", "motd", "chat.motd");
 }
 
 /* ---- listeners ---------------------------------------------------------- */
@@ -1568,7 +1568,6 @@ static void parse_root(struct ctx *c, const config_setting_t *root,
 	parse_timeouts(c, k[R_TIMEOUTS], NULL, &cfg->timeouts, set);
 	parse_chat(c, k[R_CHAT], &cfg->chat);
 	check_max_output(c, k[R_LIMITS], k[R_CHAT], cfg);
-	check_greeting(c, k[R_LIMITS], k[R_CHAT], cfg);
 	parse_listeners(c, k[R_LISTENERS], cfg, xs);
 	if (*xs)
 		resolve_timeouts(cfg, *xs);
