@@ -200,7 +200,15 @@ static uint64_t admit_out_of_fds(struct nt_admit *a, int lfd, int err,
 		       "clients and retrying every %d ms",
 		       NOFD_PAUSE_MS);
 	}
-	/* one worker at a time has the spare: the others just rest */
+	/*
+	 * The others rest from now on (nt_admit_accept() looks before every
+	 * accept), before the spare is given up: a worker accepting at the
+	 * same moment would take the freed slot, as a client over the limit,
+	 * and the spare could not be opened again.
+	 */
+	uint64_t until = now + NOFD_PAUSE_MS;
+	atomic_store(&a->resume_ms, until);
+	/* one worker at a time has the spare */
 	int spare = atomic_exchange(&a->spare_fd, -1);
 	if (spare >= 0) {
 		close(spare);
@@ -211,8 +219,6 @@ static uint64_t admit_out_of_fds(struct nt_admit *a, int lfd, int err,
 		}
 		atomic_store(&a->spare_fd, open("/", O_RDONLY | O_CLOEXEC));
 	}
-	uint64_t until = now + NOFD_PAUSE_MS;
-	atomic_store(&a->resume_ms, until);
 	return until;
 }
 
@@ -237,11 +243,11 @@ static void admit_fds_back(struct nt_admit *a)
 uint64_t nt_admit_accept(struct nt_admit *a, struct nt_worker *w,
                          const struct nt_wlisten *l)
 {
-	uint64_t resume = atomic_load(&a->resume_ms);
-
-	if (resume > w->now)
-		return resume; /* another worker ran out of fds just now */
 	for (int k = 0; k < ACCEPT_BATCH; k++) {
+		uint64_t resume =
+		    atomic_load_explicit(&a->resume_ms, memory_order_relaxed);
+		if (resume > w->now)
+			return resume; /* another worker ran out of fds */
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int fd = accept4(l->watch.fd, (struct sockaddr *)&ss, &len,
