@@ -170,7 +170,8 @@ struct natter_callbacks {
  * layout ends without tail padding, so an older size always ends on a
  * field boundary. A size larger than the library knows (a newer header, an
  * older library) is accepted only if the bytes it does not know are all 0,
- * that is, left at their defaults.
+ * that is, left at their defaults. struct natter_callbacks is part of this
+ * layout and never grows: a new callback is a new field at the end.
  */
 struct natter_options {
 	size_t size; /* set by natter_options_init(); first, in every release */
