@@ -6,6 +6,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,28 +27,79 @@
 #define NATTERD_RATE    5                      /* natterd's chat.flood */
 #define NATTERD_BURST   20
 
-void natter_options_init(struct natter_options *o)
+/*
+ * The layout of each release must end on its last field, without tail
+ * padding: an older caller's size then always ends on a field boundary.
+ * Name the new last field here whenever fields are appended.
+ */
+_Static_assert(sizeof(struct natter_options) ==
+                   offsetof(struct natter_options, data) + sizeof(void *),
+               "struct natter_options must end without tail padding");
+
+void natter_options_init_size(struct natter_options *o, size_t size)
 {
-	if (!o)
+	struct natter_options d = {.size = sizeof(d)};
+
+	if (!o || size < sizeof(o->size))
 		return;
-	memset(o, 0, sizeof(*o));
-	o->family = NATTER_FAMILY_ANY;
-	o->service = NATTER_SERVICE_CHAT;
-	o->connect_timeout_ms = 10000;
-	o->attempt_delay_ms = 250; /* RFC 8305's recommended value */
-	o->reconnect_initial_ms = 500;
-	o->reconnect_max_ms = 30000;
-	o->max_attempts = -1;
-	o->stable_ms = 30000;
-	o->queue_lines = 1000;
-	o->queue_bytes = (size_t)1 << 20;
-	o->overflow = NATTER_OVERFLOW_FAIL;
-	o->send_rate = -1;
-	o->send_burst = NATTERD_BURST;
-	o->ping_interval_ms = 30000;
-	o->pong_timeout_ms = 10000;
-	o->max_line = 8192;
-	o->recv_queue_lines = 1024;
+	d.family = NATTER_FAMILY_ANY;
+	d.service = NATTER_SERVICE_CHAT;
+	d.connect_timeout_ms = 10000;
+	d.attempt_delay_ms = 250; /* RFC 8305's recommended value */
+	d.reconnect_initial_ms = 500;
+	d.reconnect_max_ms = 30000;
+	d.max_attempts = -1;
+	d.stable_ms = 30000;
+	d.queue_lines = 1000;
+	d.queue_bytes = (size_t)1 << 20;
+	d.overflow = NATTER_OVERFLOW_FAIL;
+	d.send_rate = -1;
+	d.send_burst = NATTERD_BURST;
+	d.ping_interval_ms = 30000;
+	d.pong_timeout_ms = 10000;
+	d.max_line = 8192;
+	d.recv_queue_lines = 1024;
+	/* a newer caller's fields this library does not know stay 0 */
+	memset(o, 0, size);
+	memcpy(o, &d, size < sizeof(d) ? size : sizeof(d));
+	o->size = size;
+}
+
+/*
+ * The caller's options as this library's layout: the fields its size
+ * covers, the defaults for the rest.
+ */
+static int options_import(struct natter_options *dst,
+                          const struct natter_options *o, char *msg,
+                          size_t msg_size)
+{
+	size_t n = o->size;
+
+	natter_options_init_size(dst, sizeof(*dst));
+	if (n < sizeof(*dst)) {
+		if (n <
+		    offsetof(struct natter_options, host) + sizeof(o->host)) {
+			snprintf(msg, msg_size,
+			         "size: %zu is too small: call "
+			         "natter_options_init() first",
+			         n);
+			return NATTER_EINVAL;
+		}
+		memcpy(dst, o, n);
+	} else {
+		for (size_t i = sizeof(*dst); i < n; i++)
+			if (((const unsigned char *)o)[i]) {
+				snprintf(
+				    msg, msg_size,
+				    "size: %zu: a field this library (%zu "
+				    "bytes of options) does not know is set",
+				    n, sizeof(*dst));
+				return NATTER_EINVAL;
+			}
+		memcpy(dst, o, sizeof(*dst));
+	}
+	dst->size = sizeof(*dst);
+	return 0;
 }
 
 static bool in_range(long v, long lo, long hi)
@@ -62,61 +115,116 @@ static bool numeric_addr(const char *s)
 	       inet_pton(AF_INET6, s, buf) == 1;
 }
 
-static int check_addresses(const char *const *a)
+static int check_addresses(const char *const *a, char *msg, size_t size)
 {
 	size_t n = 0;
 
-	for (; a && a[n]; n++)
-		if (n == NATTER__ADDRS_MAX || !numeric_addr(a[n]))
+	for (; a && a[n]; n++) {
+		if (n == NATTER__ADDRS_MAX) {
+			snprintf(msg, size, "addresses: more than %d",
+			         NATTER__ADDRS_MAX);
 			return NATTER_EINVAL;
-	return a && !n ? NATTER_EINVAL : 0;
+		}
+		if (!numeric_addr(a[n])) {
+			snprintf(
+			    msg, size,
+			    "addresses: \"%.64s\" is not a numeric address",
+			    a[n]);
+			return NATTER_EINVAL;
+		}
+	}
+	if (a && !n) {
+		snprintf(msg, size, "addresses: empty list");
+		return NATTER_EINVAL;
+	}
+	return 0;
 }
 
-static int check_options(const struct natter_options *o)
+/* "name: v is not in lo..hi" unless it is */
+static bool range_ok(const char *name, long v, long lo, long hi, char *msg,
+                     size_t size)
+{
+	if (in_range(v, lo, hi))
+		return true;
+	snprintf(msg, size, "%s: %ld is not in %ld..%ld", name, v, lo, hi);
+	return false;
+}
+
+#define RANGE(field, lo, hi) range_ok(#field, o->field, lo, hi, msg, size)
+
+/* 0, or NATTER_EINVAL with "field: why" in msg */
+static int check_options(const struct natter_options *o, char *msg, size_t size)
 {
 	char room[NATTER__ROOM_MAX + 1];
 	bool tcp = o->host || o->addresses;
 
-	if (tcp == !!o->unix_path)
-		return NATTER_EINVAL; /* one of the two, not both */
-	if ((o->host && !*o->host) || (o->port && !*o->port) ||
-	    check_addresses(o->addresses) < 0)
+	if (tcp == !!o->unix_path) {
+		snprintf(msg, size,
+		         tcp ? "unix_path: set together with host or addresses"
+		             : "host: none of host, addresses and unix_path");
 		return NATTER_EINVAL;
-	if (o->unix_path &&
-	    (!*o->unix_path || strlen(o->unix_path) >=
-	                           sizeof(((struct sockaddr_un *)0)->sun_path)))
+	}
+	if (o->host && !*o->host) {
+		snprintf(msg, size, "host: empty");
 		return NATTER_EINVAL;
-	if (!in_range(o->family, NATTER_FAMILY_ANY, NATTER_FAMILY_IPV4_ONLY) ||
-	    !in_range(o->service, NATTER_SERVICE_CHAT, NATTER_SERVICE_ECHO) ||
-	    !in_range(o->overflow, NATTER_OVERFLOW_FAIL,
-	              NATTER_OVERFLOW_DROP_OLDEST))
+	}
+	if (o->port && !*o->port) {
+		snprintf(msg, size, "port: empty");
 		return NATTER_EINVAL;
-	if (!in_range(o->connect_timeout_ms, 1, TIME_MAX_MS) ||
-	    !in_range(o->attempt_delay_ms, 10, TIME_MAX_MS) ||
-	    !in_range(o->reconnect_initial_ms, 1, TIME_MAX_MS) ||
-	    !in_range(o->reconnect_max_ms, o->reconnect_initial_ms,
-	              TIME_MAX_MS) ||
-	    o->max_attempts < -1 || !in_range(o->stable_ms, 0, TIME_MAX_MS))
+	}
+	if (check_addresses(o->addresses, msg, size) < 0)
 		return NATTER_EINVAL;
-	if (!in_range(o->queue_lines, 1, QUEUE_LINES_MAX) ||
-	    o->queue_bytes < 3 || o->queue_bytes > QUEUE_BYTES_MAX ||
-	    !in_range(o->send_rate, -1, 1000000) ||
-	    !in_range(o->send_burst, 1, 1000000))
+	if (o->unix_path && (!*o->unix_path ||
+	                     strlen(o->unix_path) >=
+	                         sizeof(((struct sockaddr_un *)0)->sun_path))) {
+		snprintf(msg, size, "unix_path: empty or longer than %zu bytes",
+		         sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return NATTER_EINVAL;
+	}
+	if (!RANGE(family, NATTER_FAMILY_ANY, NATTER_FAMILY_IPV4_ONLY) ||
+	    !RANGE(service, NATTER_SERVICE_CHAT, NATTER_SERVICE_ECHO) ||
+	    !RANGE(overflow, NATTER_OVERFLOW_FAIL, NATTER_OVERFLOW_DROP_OLDEST))
+		return NATTER_EINVAL;
+	if (!RANGE(connect_timeout_ms, 1, TIME_MAX_MS) ||
+	    !RANGE(attempt_delay_ms, 10, TIME_MAX_MS) ||
+	    !RANGE(reconnect_initial_ms, 1, TIME_MAX_MS) ||
+	    !RANGE(reconnect_max_ms, o->reconnect_initial_ms, TIME_MAX_MS) ||
+	    !RANGE(max_attempts, -1, INT_MAX) ||
+	    !RANGE(stable_ms, 0, TIME_MAX_MS))
+		return NATTER_EINVAL;
+	if (!RANGE(queue_lines, 1, QUEUE_LINES_MAX))
+		return NATTER_EINVAL;
+	if (o->queue_bytes < 3 || o->queue_bytes > QUEUE_BYTES_MAX) {
+		snprintf(msg, size, "queue_bytes: %zu is not in 3..%zu",
+		         o->queue_bytes, QUEUE_BYTES_MAX);
+		return NATTER_EINVAL;
+	}
+	if (!RANGE(send_rate, -1, 1000000) || !RANGE(send_burst, 1, 1000000))
 		return NATTER_EINVAL;
 	if ((o->ping_interval_ms &&
-	     !in_range(o->ping_interval_ms, 10, TIME_MAX_MS)) ||
-	    !in_range(o->pong_timeout_ms, 10, TIME_MAX_MS) ||
-	    !in_range(o->max_line, MAX_LINE_MIN, MAX_LINE_MAX) ||
-	    !in_range(o->recv_queue_lines, 1, QUEUE_LINES_MAX))
+	     !RANGE(ping_interval_ms, 10, TIME_MAX_MS)) ||
+	    !RANGE(pong_timeout_ms, 10, TIME_MAX_MS) ||
+	    !RANGE(max_line, MAX_LINE_MIN, MAX_LINE_MAX) ||
+	    !RANGE(recv_queue_lines, 1, QUEUE_LINES_MAX))
 		return NATTER_EINVAL;
 	/* natterd keeps "guest..." for the nicks it hands out */
-	if (o->nick &&
-	    (!natter__nick_valid(o->nick) || !strncasecmp(o->nick, "guest", 5)))
+	if (o->nick && (!natter__nick_valid(o->nick) ||
+	                !strncasecmp(o->nick, "guest", 5))) {
+		snprintf(msg, size,
+		         "nick: \"%.64s\" is not 1..%d letters, digits, - or _ "
+		         "starting with a letter and not with guest",
+		         o->nick, NATTER__NICK_MAX);
 		return NATTER_EINVAL;
-	if (o->room && natter__room_norm(o->room, room) < 0)
+	}
+	if (o->room && natter__room_norm(o->room, room) < 0) {
+		snprintf(msg, size, "room: \"%.64s\" is not a room name",
+		         o->room);
 		return NATTER_EINVAL;
+	}
 	return 0;
 }
+
+#undef RANGE
 
 static int copy_strings(natter_client *c, const struct natter_options *o)
 {
@@ -175,12 +283,28 @@ static int open_fds(natter_client *c)
 	return 0;
 }
 
-natter_client *natter_client_new(const struct natter_options *o, int *err)
-{
-	natter_client *c = NULL;
-	int rc = o ? check_options(o) : NATTER_EINVAL;
+/* why the last natter_client_new() on this thread failed */
+static _Thread_local char new_error[160];
 
-	if (rc < 0)
+const char *natter_options_error(void)
+{
+	return new_error;
+}
+
+natter_client *natter_client_new(const struct natter_options *user, int *err)
+{
+	struct natter_options opt;
+	const struct natter_options *o = &opt;
+	natter_client *c = NULL;
+	int rc = NATTER_EINVAL;
+
+	new_error[0] = '\0';
+	if (!user) {
+		snprintf(new_error, sizeof(new_error), "options: NULL");
+		goto fail;
+	}
+	rc = options_import(&opt, user, new_error, sizeof(new_error));
+	if (rc < 0 || (rc = check_options(o, new_error, sizeof(new_error))) < 0)
 		goto fail;
 	rc = NATTER_ENOMEM;
 	if (!(c = calloc(1, sizeof(*c))))
@@ -214,6 +338,9 @@ natter_client *natter_client_new(const struct natter_options *o, int *err)
 	return c;
 fail:
 	natter_client_free(c);
+	if (!new_error[0])
+		snprintf(new_error, sizeof(new_error), "%s",
+		         natter_strerror(rc));
 	if (err)
 		*err = rc;
 	return NULL;

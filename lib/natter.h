@@ -157,10 +157,24 @@ struct natter_callbacks {
 };
 
 /*
- * Options. natter_options_init() sets every default; then set what you
- * need. Strings are copied by natter_client_new(). Times in milliseconds.
+ * Options. natter_options_init() sets every default and the size; then set
+ * what you need. Strings are copied by natter_client_new(). Times in
+ * milliseconds.
+ *
+ * The struct grows without breaking compiled programs: size is the
+ * sizeof(struct natter_options) the caller was compiled with, and the
+ * library reads only the fields that size covers, using the defaults for
+ * the rest. So always start from natter_options_init() (a struct whose size
+ * is 0 is refused), and never copy options between programs built against
+ * different headers. New fields are only ever appended, and each release's
+ * layout ends without tail padding, so an older size always ends on a
+ * field boundary. A size larger than the library knows (a newer header, an
+ * older library) is accepted only if the bytes it does not know are all 0,
+ * that is, left at their defaults. struct natter_callbacks is part of this
+ * layout and never grows: a new callback is a new field at the end.
  */
 struct natter_options {
+	size_t size; /* set by natter_options_init(); first, in every release */
 	const char *host; /* name or numeric address (TCP) */
 	const char *port; /* number or service; NULL: 4000 chat, 4007 echo */
 	const char *unix_path; /* a unix socket instead of host */
@@ -217,10 +231,30 @@ struct natter_stats {
 	int last_rtt_ms;                   /* of the last answered ping; -1 */
 };
 
-void natter_options_init(struct natter_options *o);
+/*
+ * The defaults for the first size bytes of *o, and o->size = size. Call it
+ * through natter_options_init(), which passes the size this program was
+ * compiled with.
+ */
+void natter_options_init_size(struct natter_options *o, size_t size);
 
-/* NULL on error, with *err (if err) set; nothing is connected yet */
+static inline void natter_options_init(struct natter_options *o)
+{
+	natter_options_init_size(o, sizeof(*o));
+}
+
+/*
+ * NULL on error, with *err (if err) set; nothing is connected yet. Why it
+ * failed, for people: natter_options_error().
+ */
 natter_client *natter_client_new(const struct natter_options *o, int *err);
+/*
+ * Why the last natter_client_new() on this thread failed: for a refused
+ * option "field: why" (e.g. "queue_lines: 0 is not in 1..1000000"),
+ * otherwise the natter_strerror() text; "" after a success. Valid until
+ * the next natter_client_new() on this thread.
+ */
+const char *natter_options_error(void);
 /*
  * Closes everything at once; NULL is fine; not from a callback. Lines
  * already written may still be lost: closing a socket with unread input

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -605,6 +606,50 @@ START_TEST(test_echo_text_with_iac)
 }
 END_TEST
 
+/* ---- options from other headers ----------------------------------------- */
+
+/*
+ * A program built against an older natter.h whose options ended before
+ * nick: natter_options_init() recorded that smaller size, and what lies
+ * beyond it in memory is not options at all (garbage here). The library
+ * must read none of it: no nick, no room, no callbacks, no data, and the
+ * client works against natterd with those defaults.
+ */
+START_TEST(test_old_layout_caller)
+{
+	union {
+		struct natter_options o;
+		unsigned char bytes[sizeof(struct natter_options)];
+	} u;
+	char port[8], buf[64];
+	int err = 0;
+
+	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	memset(u.bytes, 0xa5, sizeof(u.bytes));
+	natter_options_init_size(&u.o, offsetof(struct natter_options, nick));
+	ck_assert_uint_eq(u.o.size, offsetof(struct natter_options, nick));
+	ck_assert_int_eq(u.o.queue_lines, 1000);
+	snprintf(port, sizeof(port), "%u", nt_daemon_port(&d, "echo"));
+	u.o.host = "127.0.0.1";
+	u.o.port = port;
+	u.o.service = NATTER_SERVICE_ECHO;
+	u.o.connect_timeout_ms = 5000;
+	natter_client *c = natter_client_new(&u.o, &err);
+	ck_assert_msg(c, "natter_client_new: %s: %s", natter_err_name(err),
+	              natter_options_error());
+	ck_assert_str_eq(natter_options_error(), "");
+	ck_assert_ptr_null(natter_client_data(c));
+	ck_assert_str_eq(natter_client_nick(c), "");
+	ck_assert_str_eq(natter_client_room(c), "");
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	ck_assert_int_eq(natter_client_send(c, "old", 3), 0);
+	/* receive works only without a line callback */
+	ck_assert_int_eq(natter_client_receive(c, buf, sizeof(buf), 5000), 3);
+	ck_assert_str_eq(buf, "old");
+	natter_client_free(c);
+}
+END_TEST
+
 /* ---- the first connect --------------------------------------------------- */
 
 /* a port natterd just had (so nothing listens there now) */
@@ -974,6 +1019,12 @@ static Suite *natter_e2e_suite(void)
 	tcase_add_test(tc, test_first_connect_no_retry);
 	tcase_add_test(tc, test_chat_text_with_iac);
 	tcase_add_test(tc, test_echo_text_with_iac);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("options");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_old_layout_caller);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("event_loop");

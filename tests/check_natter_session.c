@@ -160,10 +160,16 @@ START_TEST(test_options)
 {
 	static const char *const bad_addr[] = {"localhost", NULL};
 	static const char *const empty[] = {NULL};
+	static const char *const many[] = {
+	    "127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.1",
+	    "127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.1",
+	    "127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.1",
+	    "127.0.0.1", "127.0.0.1", NULL};
 	struct natter_options o;
 	int err = 0;
 
-#define REFUSED(stmt)                                                          \
+/* refused with NATTER_EINVAL, and the message names the field */
+#define REFUSED(why, stmt)                                                     \
 	do {                                                                   \
 		natter_options_init(&o);                                       \
 		o.host = "127.0.0.1";                                          \
@@ -172,28 +178,85 @@ START_TEST(test_options)
 		ck_assert_ptr_null(natter_client_new(&o, &err));               \
 		ck_assert_msg(err == NATTER_EINVAL, "%s: %s", #stmt,           \
 		              natter_err_name(err));                           \
+		ck_assert_msg(!strcmp(natter_options_error(), why),            \
+		              "%s: \"%s\", not \"%s\"", #stmt,                 \
+		              natter_options_error(), why);                    \
 	} while (0)
 
 	ck_assert_ptr_null(natter_client_new(NULL, &err));
 	ck_assert_int_eq(err, NATTER_EINVAL);
-	REFUSED(o.host = NULL);
-	REFUSED(o.unix_path = "/tmp/x.sock");
-	REFUSED(o.host = "");
-	REFUSED(o.addresses = bad_addr);
-	REFUSED(o.addresses = empty);
-	REFUSED(o.nick = "guest1");
-	REFUSED(o.nick = "9lives");
-	REFUSED(o.room = "no spaces");
-	REFUSED(o.queue_lines = 0);
-	REFUSED(o.queue_bytes = 0);
-	REFUSED(o.max_attempts = -2);
-	REFUSED(o.reconnect_max_ms = 1);
-	REFUSED(o.attempt_delay_ms = 1);
-	REFUSED(o.ping_interval_ms = 5);
-	REFUSED(o.max_line = 10);
-	REFUSED(o.family = 99);
-	REFUSED(o.overflow = 7);
-	REFUSED(o.service = -1);
+	ck_assert_str_eq(natter_options_error(), "options: NULL");
+	REFUSED("host: none of host, addresses and unix_path", o.host = NULL);
+	REFUSED("unix_path: set together with host or addresses",
+	        o.unix_path = "/tmp/x.sock");
+	REFUSED("host: empty", o.host = "");
+	REFUSED("port: empty", o.port = "");
+	REFUSED("unix_path: empty or longer than 107 bytes",
+	        (o.host = NULL, o.unix_path = ""));
+	REFUSED("addresses: \"localhost\" is not a numeric address",
+	        o.addresses = bad_addr);
+	REFUSED("addresses: empty list", o.addresses = empty);
+	REFUSED("addresses: more than 16", o.addresses = many);
+	REFUSED("nick: \"guest1\" is not 1..32 letters, digits, - or _ "
+	        "starting with a letter and not with guest",
+	        o.nick = "guest1");
+	REFUSED("nick: \"9lives\" is not 1..32 letters, digits, - or _ "
+	        "starting with a letter and not with guest",
+	        o.nick = "9lives");
+	REFUSED("room: \"no spaces\" is not a room name", o.room = "no spaces");
+	REFUSED("queue_lines: 0 is not in 1..1000000", o.queue_lines = 0);
+	REFUSED("queue_bytes: 0 is not in 3..1073741824", o.queue_bytes = 0);
+	REFUSED("max_attempts: -2 is not in -1..2147483647",
+	        o.max_attempts = -2);
+	REFUSED("reconnect_max_ms: 1 is not in 500..604800000",
+	        o.reconnect_max_ms = 1);
+	REFUSED("reconnect_initial_ms: 0 is not in 1..604800000",
+	        o.reconnect_initial_ms = 0);
+	REFUSED("connect_timeout_ms: 0 is not in 1..604800000",
+	        o.connect_timeout_ms = 0);
+	REFUSED("attempt_delay_ms: 1 is not in 10..604800000",
+	        o.attempt_delay_ms = 1);
+	REFUSED("stable_ms: -1 is not in 0..604800000", o.stable_ms = -1);
+	REFUSED("ping_interval_ms: 5 is not in 10..604800000",
+	        o.ping_interval_ms = 5);
+	REFUSED("pong_timeout_ms: 0 is not in 10..604800000",
+	        o.pong_timeout_ms = 0);
+	REFUSED("max_line: 10 is not in 64..1048576", o.max_line = 10);
+	REFUSED("recv_queue_lines: 0 is not in 1..1000000",
+	        o.recv_queue_lines = 0);
+	REFUSED("send_rate: -2 is not in -1..1000000", o.send_rate = -2);
+	REFUSED("send_burst: 0 is not in 1..1000000", o.send_burst = 0);
+	REFUSED("family: 99 is not in 0..4", o.family = 99);
+	REFUSED("overflow: 7 is not in 0..1", o.overflow = 7);
+	REFUSED("service: -1 is not in 0..1", o.service = -1);
+	/* the size: set by natter_options_init(), or a newer layout's */
+	REFUSED("size: 0 is too small: call natter_options_init() first",
+	        o.size = 0);
+	REFUSED("size: 8 is too small: call natter_options_init() first",
+	        o.size = sizeof(size_t));
+
+	/* a newer header's options: unknown fields left at 0 are fine */
+	struct {
+		struct natter_options o;
+		long later;
+	} newer;
+	natter_options_init(&newer.o);
+	newer.o.host = "127.0.0.1";
+	newer.o.size = sizeof(newer);
+	newer.later = 0;
+	natter_client *nc = natter_client_new(&newer.o, &err);
+	ck_assert_ptr_nonnull(nc);
+	ck_assert_str_eq(natter_options_error(), "");
+	natter_client_free(nc);
+	newer.later = 1;
+	ck_assert_ptr_null(natter_client_new(&newer.o, &err));
+	ck_assert_int_eq(err, NATTER_EINVAL);
+	char want[128];
+	snprintf(want, sizeof(want),
+	         "size: %zu: a field this library (%zu bytes of options) does "
+	         "not know is set",
+	         sizeof(newer), sizeof(struct natter_options));
+	ck_assert_str_eq(natter_options_error(), want);
 
 	natter_options_init(&o);
 	o.host = "127.0.0.1";

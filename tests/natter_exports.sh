@@ -12,7 +12,16 @@ if [ -n "$bad" ]; then
 fi
 # the header's functions must all be there
 for f in natter_client_new natter_client_free natter_client_send \
-	natter_client_process natter_parse_line natter_strerror; do
+	natter_client_process natter_parse_line natter_strerror \
+	natter_options_init_size natter_options_error; do
 	nm -D --defined-only "$so" | grep -q " $f\$" || { echo "missing $f"; exit 1; }
 done
+# natter_options_init() is inline in natter.h, so that the size it records
+# is the caller's: a library copy would record the library's
+if nm -D --defined-only "$so" | grep -q " natter_options_init\$"; then
+	echo "natter_options_init exported: it must be inline"; exit 1
+fi
+# the soname is the first versioned interface (lib/lib.am)
+soname=$(objdump -p "$so" | awk '$1 == "SONAME" { print $2 }')
+[ "$soname" = libnatter.so.1 ] || { echo "soname $soname, not libnatter.so.1"; exit 1; }
 echo "$n public symbols exported, nothing else"

@@ -694,10 +694,8 @@ int main(int argc, char **argv)
 	o.data = &a;
 	a.c = natter_client_new(&o, &err);
 	if (!a.c) {
-		fprintf(stderr, "%s: %s\n", prog,
-		        err == NATTER_EINVAL
-		            ? "invalid options (nick, room, path or a value)"
-		            : natter_strerror(err));
+		/* "nick: ..." names the option at fault */
+		fprintf(stderr, "%s: %s\n", prog, natter_options_error());
 		return EXIT_USAGE;
 	}
 	rc = loop(&a, timeout_ms);
