@@ -34,10 +34,12 @@ void natter_options_init(struct natter_options *o)
 	o->service = NATTER_SERVICE_CHAT;
 	o->connect_timeout_ms = 10000;
 	o->attempt_delay_ms = 250; /* RFC 8305's recommended value */
-	o->reconnect_initial_ms = 500;
-	o->reconnect_max_ms = 30000;
+	/* back within about a second of a restart, at most one attempt a
+	 * second on average per client while the server stays down */
+	o->reconnect_initial_ms = 100;
+	o->reconnect_max_ms = 2000;
 	o->max_attempts = -1;
-	o->stable_ms = 30000;
+	o->stable_ms = 0; /* a restored session resets the backoff */
 	o->queue_lines = 1000;
 	o->queue_bytes = (size_t)1 << 20;
 	o->overflow = NATTER_OVERFLOW_FAIL;

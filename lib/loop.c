@@ -189,8 +189,9 @@ static void conn_lost(natter_client *c, int err, uint64_t now)
 	if (was_up)
 		c->st.disconnects++;
 	pthread_mutex_unlock(&c->lock);
-	if (was_up && now - c->up_since >= (uint64_t)c->o.stable_ms)
-		c->attempt = 0;
+	if (was_up)
+		c->attempt = natter__backoff_after_session(
+		    c->attempt, now - c->up_since, c->o.stable_ms);
 	c->last_err = err;
 	if (was_up && c->o.cb.disconnected)
 		c->o.cb.disconnected(c, err, c->reason, c->o.data);

@@ -74,6 +74,8 @@ int natter__backoff_ceiling(int attempt, int initial_ms, int cap_ms);
 /* full jitter: uniform in [0, ceiling] */
 int natter__backoff_delay(struct natter__rng *r, int attempt, int initial_ms,
                           int cap_ms);
+/* the attempt count once a restored session ends, up_ms after it began */
+int natter__backoff_after_session(int attempt, uint64_t up_ms, int stable_ms);
 
 /* token bucket in thousandths of a line, so that rates below one line per
  * millisecond still refill smoothly */

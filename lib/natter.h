@@ -173,10 +173,17 @@ struct natter_options {
 	int connect_timeout_ms; /* one whole connect: lookup + every attempt */
 	int attempt_delay_ms;   /* RFC 8305: next address after this long */
 
-	int reconnect_initial_ms; /* backoff ceiling of the first retry */
-	int reconnect_max_ms;     /* the cap of the ceiling */
-	int max_attempts;         /* retries before giving up; -1: forever */
-	int stable_ms; /* a session up this long resets the backoff */
+	/* backoff: each retry waits a delay drawn uniformly below a ceiling
+	 * that starts at reconnect_initial_ms (100) and doubles with each
+	 * attempt up to reconnect_max_ms (2000). After a restart a client is
+	 * back within about a second; a server that stays down sees one
+	 * attempt per client a second on average. */
+	int reconnect_initial_ms;
+	int reconnect_max_ms;
+	int max_attempts; /* retries before giving up; -1: forever */
+	/* a restored session up this long restarts the count at attempt 1;
+	 * 0 (the default): every restored session does */
+	int stable_ms;
 	bool retry_first_connect; /* a failed first connect is retried too */
 
 	/* the send queue, which is also the outage buffer */
