@@ -291,8 +291,11 @@ int natter_client_send(natter_client *c, const char *line, size_t len)
 		return NATTER_EINVAL;
 	pthread_mutex_lock(&c->lock);
 	int rc = NATTER_ECLOSED;
-	if (c->pub_state != NATTER_STATE_STOPPED &&
-	    c->pub_state != NATTER_STATE_GAVE_UP) {
+	/* the server counts bytes as decoded: an 0xFF is one, as here */
+	if (c->server_max_line && len > c->server_max_line)
+		rc = NATTER_ETOOLONG;
+	else if (c->pub_state != NATTER_STATE_STOPPED &&
+	         c->pub_state != NATTER_STATE_GAVE_UP) {
 		rc = natter__queue_push(&c->q, line ? line : "", len);
 		c->st.lines_dropped = c->q.dropped;
 		if (rc == 0)

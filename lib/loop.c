@@ -374,6 +374,9 @@ static void established(natter_client *c, uint64_t now)
 	c->sessions++;
 	pthread_mutex_lock(&c->lock);
 	c->st.connects++;
+	/* a server that did not announce a limit this time (echo, an older
+	 * natterd) leaves only max_line */
+	c->server_max_line = c->ses.max_line;
 	pthread_mutex_unlock(&c->lock);
 	c->pong_at = NATTER__NEVER;
 	c->ping_at = c->o.ping_interval_ms
@@ -500,6 +503,11 @@ static void on_line(natter_client *c, const char *line, size_t len, bool cut,
 		return;
 	case NATTER__SEV_ALREADY:
 		return;
+	case NATTER__SEV_LIMITS:
+		pthread_mutex_lock(&c->lock);
+		c->server_max_line = c->ses.max_line;
+		pthread_mutex_unlock(&c->lock);
+		break; /* and the caller sees it too */
 	default:
 		break;
 	}

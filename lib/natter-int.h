@@ -217,6 +217,7 @@ enum natter__sev {
 	NATTER__SEV_NICK_TAKEN, /* "!!! nick X is taken" */
 	NATTER__SEV_ALREADY,    /* "!!! you are already ...": a restore
 	                           that had nothing to do; swallowed */
+	NATTER__SEV_LIMITS,     /* "*** limits: ...": max_line was set */
 };
 
 struct natter__session {
@@ -229,6 +230,7 @@ struct natter__session {
 	char token[NATTER__TOKEN_MAX + 1]; /* the ping in flight; "" none */
 	uint64_t token_seq;
 	uint64_t token_salt;
+	size_t max_line; /* this connection's announced limit; 0 none */
 };
 
 bool natter__nick_valid(const char *s);

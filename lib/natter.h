@@ -201,7 +201,8 @@ struct natter_options {
 	int ping_interval_ms; /* 0: no pings */
 	int pong_timeout_ms;  /* also bounds the session restore */
 
-	int max_line;         /* longest line either way, bytes */
+	int max_line; /* longest line either way, bytes; a server's announced
+	                 limit also bounds sends (natter_client_send()) */
 	int recv_queue_lines; /* natter_client_receive() backlog; oldest
 	                         dropped beyond it */
 
@@ -244,7 +245,11 @@ int natter_client_start(natter_client *c);
  * or "\r\n" is dropped; for chat a 0xFF goes out as IAC IAC, a data
  * byte to the server). While disconnected it waits in the queue, which
  * is sent after the next connect, exactly once and in order. Any thread.
- * NATTER_EFULL (queue full, overflow = FAIL), NATTER_ETOOLONG,
+ * NATTER_ETOOLONG: longer than max_line, or than the limit the server
+ * last announced ("*** limits: max_line=N", natter-protocol(7); kept
+ * across outages; none is known before the first session, when only
+ * max_line applies and a longer line is refused by the server instead).
+ * NATTER_EFULL (queue full, overflow = FAIL),
  * NATTER_EINVAL, NATTER_ECLOSED (stopped or gave up).
  */
 int natter_client_send(natter_client *c, const char *line, size_t len);
