@@ -43,14 +43,18 @@ _Static_assert(sizeof(SAY_FMT) - sizeof("%s%.*s") + 2 == NT_TEXT_SAY_EXTRA &&
  * "users"). The notice of a new MOTD is shorter, so it fits too.
  */
 #define WELCOME_FMT "*** Welcome to natter, %s!\r\n"
+/* for programs: "limits:", then KEY=VALUE words, unknown keys ignored
+ * (natter-protocol(7)); the count is at most 10 digits */
+#define LIMITS_FMT "*** limits: max_line=%u\r\n"
 #define HINT_FMT                                                               \
 	"*** your nick is %s (change it with /nick NAME; /help lists the "     \
 	"commands)\r\n"
 #define HERE_FMT       "*** you are now in #%s (%u %s)\r\n"
 #define NEW_MOTD_LINE  "*** the message of the day is now:\r\n"
 #define FIXED(fmt, cs) (sizeof(fmt) - sizeof(cs)) /* cs: its conversions */
-_Static_assert(FIXED(WELCOME_FMT, "%s") + FIXED(HINT_FMT, "%s") +
-                       FIXED(HERE_FMT, "%s%u%s") + 10 + sizeof("users") - 1 ==
+_Static_assert(FIXED(WELCOME_FMT, "%s") + FIXED(LIMITS_FMT, "%u") + 10 +
+                       FIXED(HINT_FMT, "%s") + FIXED(HERE_FMT, "%s%u%s") + 10 +
+                       sizeof("users") - 1 ==
                    NT_TEXT_GREETING_EXTRA,
                "NT_TEXT_GREETING_EXTRA does not match the greeting formats");
 _Static_assert(sizeof(NEW_MOTD_LINE) - 1 <= NT_TEXT_GREETING_EXTRA,
@@ -559,6 +563,9 @@ static void chat_restored(struct chat_session *s,
 		chat_notice(s,
 		            "natterd was restarted; you are still %s, in #%s",
 		            s->ent.nick, s->ent.room);
+	/* the new natterd's config may differ from the one the client
+	 * was greeted under */
+	chat_notice(s, "limits: max_line=%u", chat_conf(s)->max_line);
 	chat_log(s, NT_LOG_INFO, NT_MSGID_RESTORED,
 	         "%s is back in #%s after the restart", s->ent.nick,
 	         s->ent.room);
@@ -580,7 +587,8 @@ static void chat_greet(struct chat_session *s, const char *room,
 		nt_conn_close(s->c, "out of memory");
 		return;
 	}
-	if (!buf_add(b, b->cap, HINT_FMT, s->ent.nick) ||
+	if (!buf_add(b, b->cap, LIMITS_FMT, chat_conf(s)->max_line) ||
+	    !buf_add(b, b->cap, HINT_FMT, s->ent.nick) ||
 	    !buf_add(b, b->cap, HERE_FMT, room, members,
 	             members == 1 ? "user" : "users"))
 		nt_log_warnx("chat: a greeting was cut short");
@@ -1240,6 +1248,11 @@ static void chat_reconfigure(struct nt_conn *c, const struct nt_config *old)
 	if (s->entered && !s->gone &&
 	    strcmp(old->chat.motd, chat_conf(s)->motd))
 		reply(s, motd_reply(s, NEW_MOTD_LINE));
+	/* the greeting's limits, again, so that a client refusing long
+	 * lines itself goes by the new ones */
+	if (s->entered && !s->gone &&
+	    old->chat.max_line != chat_conf(s)->max_line)
+		chat_notice(s, "limits: max_line=%u", chat_conf(s)->max_line);
 }
 
 /* a chat_post from another worker; its release drops the reference */

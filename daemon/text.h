@@ -150,14 +150,15 @@ size_t nt_text_motd_lines(const char *motd, char *out);
 /*
  * The largest greeting a new chat session gets, for MOTD lines of
  * motd_size bytes (nt_text_motd_lines()): the welcome and the nick hint,
- * each with a nick of up to max_nick bytes, the MOTD, and the room line
+ * each with a nick of up to max_nick bytes, the limits notice with the
+ * widest max_line (10 digits), the MOTD, and the room line
  * with a room name of up to NT_TEXT_ROOM_MAX bytes and the widest count
  * ("4294967295 users"). NT_TEXT_GREETING_EXTRA is every other byte, CRLFs
  * included; chat.c ties its formats to it. The greeting goes out as one
  * send on a fresh queue, so limits.max_output must hold at least this
  * (config.c); the notice of a new MOTD after a reload is shorter.
  */
-#define NT_TEXT_GREETING_EXTRA 140
+#define NT_TEXT_GREETING_EXTRA 173
 #define NT_TEXT_GREETING_MAX(motd_size, max_nick)                              \
 	((size_t)(motd_size) + 2 * (size_t)(max_nick) + NT_TEXT_ROOM_MAX +     \
 	 NT_TEXT_GREETING_EXTRA)

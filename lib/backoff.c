@@ -67,6 +67,19 @@ int natter__backoff_delay(struct natter__rng *r, int attempt, int initial_ms,
 	return (int)natter__rng_upto(r, (uint64_t)ceiling);
 }
 
+/*
+ * The attempt count after a restored session ended, up_ms after it came
+ * up. A restored session proves the server is back, so by default
+ * (stable_ms 0) the count starts again: a server restarted soon after is
+ * retried within the first ceilings, not at the cap reached during the
+ * last outage. A positive stable_ms keeps the count for sessions shorter
+ * than that, for servers that accept and then fall over.
+ */
+int natter__backoff_after_session(int attempt, uint64_t up_ms, int stable_ms)
+{
+	return up_ms >= (uint64_t)stable_ms ? 0 : attempt;
+}
+
 void natter__pacer_init(struct natter__pacer *p, int rate, int burst,
                         uint64_t now)
 {

@@ -46,10 +46,12 @@ void natter_options_init_size(struct natter_options *o, size_t size)
 	d.service = NATTER_SERVICE_CHAT;
 	d.connect_timeout_ms = 10000;
 	d.attempt_delay_ms = 250; /* RFC 8305's recommended value */
-	d.reconnect_initial_ms = 500;
-	d.reconnect_max_ms = 30000;
+	/* back within about a second of a restart, at most one attempt a
+	 * second on average per client while the server stays down */
+	d.reconnect_initial_ms = 100;
+	d.reconnect_max_ms = 2000;
 	d.max_attempts = -1;
-	d.stable_ms = 30000;
+	d.stable_ms = 0; /* a restored session resets the backoff */
 	d.queue_lines = 1000;
 	d.queue_bytes = (size_t)1 << 20;
 	d.overflow = NATTER_OVERFLOW_FAIL;
@@ -416,8 +418,11 @@ int natter_client_send(natter_client *c, const char *line, size_t len)
 		return NATTER_EINVAL;
 	pthread_mutex_lock(&c->lock);
 	int rc = NATTER_ECLOSED;
-	if (c->pub_state != NATTER_STATE_STOPPED &&
-	    c->pub_state != NATTER_STATE_GAVE_UP) {
+	/* the server counts bytes as decoded: an 0xFF is one, as here */
+	if (c->server_max_line && len > c->server_max_line)
+		rc = NATTER_ETOOLONG;
+	else if (c->pub_state != NATTER_STATE_STOPPED &&
+	         c->pub_state != NATTER_STATE_GAVE_UP) {
 		rc = natter__queue_push(&c->q, line ? line : "", len);
 		c->st.lines_dropped = c->q.dropped;
 		if (rc == 0)

@@ -42,7 +42,8 @@ struct natter_client {
 	int evfd; /* wake-up from other threads and the lookup thread */
 
 	/*
-	 * lock guards q, st, wake_pending, stop_req and pub_state: what
+	 * lock guards q, st, wake_pending, stop_req, pub_state and
+	 * server_max_line: what
 	 * senders on other threads touch. It is held across the
 	 * non-blocking sendmsg() that drains q, so that a drop-oldest
 	 * overflow can never free a line while it is being written.
@@ -53,6 +54,8 @@ struct natter_client {
 	bool wake_pending; /* evfd has been written and not yet drained */
 	bool stop_req;
 	enum natter_state pub_state;
+	/* the server's line limit as it last announced it; 0: none known */
+	size_t server_max_line;
 
 	/* a driving call is running: a second one gets NATTER_EBUSY */
 	atomic_bool driving;

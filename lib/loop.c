@@ -189,8 +189,9 @@ static void conn_lost(natter_client *c, int err, uint64_t now)
 	if (was_up)
 		c->st.disconnects++;
 	pthread_mutex_unlock(&c->lock);
-	if (was_up && now - c->up_since >= (uint64_t)c->o.stable_ms)
-		c->attempt = 0;
+	if (was_up)
+		c->attempt = natter__backoff_after_session(
+		    c->attempt, now - c->up_since, c->o.stable_ms);
 	c->last_err = err;
 	if (was_up && c->o.cb.disconnected)
 		c->o.cb.disconnected(c, err, c->reason, c->o.data);
@@ -373,6 +374,9 @@ static void established(natter_client *c, uint64_t now)
 	c->sessions++;
 	pthread_mutex_lock(&c->lock);
 	c->st.connects++;
+	/* a server that did not announce a limit this time (echo, an older
+	 * natterd) leaves only max_line */
+	c->server_max_line = c->ses.max_line;
 	pthread_mutex_unlock(&c->lock);
 	c->pong_at = NATTER__NEVER;
 	c->ping_at = c->o.ping_interval_ms
@@ -499,6 +503,11 @@ static void on_line(natter_client *c, const char *line, size_t len, bool cut,
 		return;
 	case NATTER__SEV_ALREADY:
 		return;
+	case NATTER__SEV_LIMITS:
+		pthread_mutex_lock(&c->lock);
+		c->server_max_line = c->ses.max_line;
+		pthread_mutex_unlock(&c->lock);
+		break; /* and the caller sees it too */
 	default:
 		break;
 	}

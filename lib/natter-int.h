@@ -74,6 +74,8 @@ int natter__backoff_ceiling(int attempt, int initial_ms, int cap_ms);
 /* full jitter: uniform in [0, ceiling] */
 int natter__backoff_delay(struct natter__rng *r, int attempt, int initial_ms,
                           int cap_ms);
+/* the attempt count once a restored session ends, up_ms after it began */
+int natter__backoff_after_session(int attempt, uint64_t up_ms, int stable_ms);
 
 /* token bucket in thousandths of a line, so that rates below one line per
  * millisecond still refill smoothly */
@@ -215,6 +217,7 @@ enum natter__sev {
 	NATTER__SEV_NICK_TAKEN, /* "!!! nick X is taken" */
 	NATTER__SEV_ALREADY,    /* "!!! you are already ...": a restore
 	                           that had nothing to do; swallowed */
+	NATTER__SEV_LIMITS,     /* "*** limits: ...": max_line was set */
 };
 
 struct natter__session {
@@ -227,6 +230,7 @@ struct natter__session {
 	char token[NATTER__TOKEN_MAX + 1]; /* the ping in flight; "" none */
 	uint64_t token_seq;
 	uint64_t token_salt;
+	size_t max_line; /* this connection's announced limit; 0 none */
 };
 
 bool natter__nick_valid(const char *s);

@@ -187,10 +187,17 @@ struct natter_options {
 	int connect_timeout_ms; /* one whole connect: lookup + every attempt */
 	int attempt_delay_ms;   /* RFC 8305: next address after this long */
 
-	int reconnect_initial_ms; /* backoff ceiling of the first retry */
-	int reconnect_max_ms;     /* the cap of the ceiling */
-	int max_attempts;         /* retries before giving up; -1: forever */
-	int stable_ms; /* a session up this long resets the backoff */
+	/* backoff: each retry waits a delay drawn uniformly below a ceiling
+	 * that starts at reconnect_initial_ms (100) and doubles with each
+	 * attempt up to reconnect_max_ms (2000). After a restart a client is
+	 * back within about a second; a server that stays down sees one
+	 * attempt per client a second on average. */
+	int reconnect_initial_ms;
+	int reconnect_max_ms;
+	int max_attempts; /* retries before giving up; -1: forever */
+	/* a restored session up this long restarts the count at attempt 1;
+	 * 0 (the default): every restored session does */
+	int stable_ms;
 	bool retry_first_connect; /* a failed first connect is retried too */
 
 	/* the send queue, which is also the outage buffer */
@@ -208,7 +215,8 @@ struct natter_options {
 	int ping_interval_ms; /* 0: no pings */
 	int pong_timeout_ms;  /* also bounds the session restore */
 
-	int max_line;         /* longest line either way, bytes */
+	int max_line; /* longest line either way, bytes; a server's announced
+	                 limit also bounds sends (natter_client_send()) */
 	int recv_queue_lines; /* natter_client_receive() backlog; oldest
 	                         dropped beyond it */
 
@@ -271,7 +279,11 @@ int natter_client_start(natter_client *c);
  * or "\r\n" is dropped; for chat a 0xFF goes out as IAC IAC, a data
  * byte to the server). While disconnected it waits in the queue, which
  * is sent after the next connect, exactly once and in order. Any thread.
- * NATTER_EFULL (queue full, overflow = FAIL), NATTER_ETOOLONG,
+ * NATTER_ETOOLONG: longer than max_line, or than the limit the server
+ * last announced ("*** limits: max_line=N", natter-protocol(7); kept
+ * across outages; none is known before the first session, when only
+ * max_line applies and a longer line is refused by the server instead).
+ * NATTER_EFULL (queue full, overflow = FAIL),
  * NATTER_EINVAL, NATTER_ECLOSED (stopped or gave up).
  */
 int natter_client_send(natter_client *c, const char *line, size_t len);

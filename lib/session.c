@@ -64,6 +64,7 @@ void natter__session_init(struct natter__session *s, bool echo,
 void natter__session_reset(struct natter__session *s)
 {
 	s->nick[0] = s->room[0] = s->taken[0] = s->token[0] = '\0';
+	s->max_line = 0;
 }
 
 size_t natter__session_ping(struct natter__session *s, char *buf, size_t size)
@@ -120,6 +121,38 @@ static bool is_pong(struct natter__session *s, const struct natter_line *l)
 	return true;
 }
 
+/*
+ * "KEY=VALUE ..." after "limits: ": max_line if it is there and sane
+ * (1..10^9), keys this library does not know skipped; false without it
+ */
+static bool limits(const char *p, size_t n, size_t *max_line)
+{
+	static const char key[] = "max_line=";
+	bool found = false;
+
+	while (n) {
+		const char *sp = memchr(p, ' ', n);
+		size_t w = sp ? (size_t)(sp - p) : n, v = 0,
+		       k = sizeof(key) - 1;
+		if (w > k && w - k <= 10 && !memcmp(p, key, k)) {
+			size_t i = k;
+			while (i < w && p[i] >= '0' && p[i] <= '9')
+				v = v * 10 + (size_t)(p[i++] - '0');
+			if (i == w && v > 0 && v <= 1000000000) {
+				*max_line = v;
+				found = true;
+			}
+		}
+		p += w;
+		n -= w;
+		if (n) {
+			p++;
+			n--;
+		}
+	}
+	return found;
+}
+
 enum natter__sev natter__session_line(struct natter__session *s,
                                       const struct natter_line *l,
                                       bool established)
@@ -145,6 +178,9 @@ enum natter__sev natter__session_line(struct natter__session *s,
 			          sp ? (size_t)(sp - p) : n);
 			return NATTER__SEV_NONE;
 		}
+		if ((p = after(l->text, l->text_len, "limits: ", &n)) &&
+		    limits(p, n, &s->max_line))
+			return NATTER__SEV_LIMITS;
 		if ((p = after(l->text, l->text_len, "you are now in #", &n))) {
 			const char *sp = memchr(p, ' ', n);
 			if (take_name(s->room, sizeof(s->room), p,

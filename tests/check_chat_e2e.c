@@ -1259,6 +1259,7 @@ START_TEST(test_greeting_long_motd)
 		         0);
 		NT_EXPECT(&c, "*** %s", line);
 	}
+	NT_EXPECT(&c, "*** limits: max_line=%u", o.max_line);
 	NT_EXPECT_PREFIX(&c, "*** your nick is guest", got);
 	NT_EXPECT(&c, "*** you are now in #lobby (1 user)");
 	NT_EXPECT_QUIET(&c);

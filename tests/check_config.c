@@ -837,9 +837,10 @@ END_TEST
 /*
  * A new session's greeting is one send, so max_output must hold all of
  * it: "*** Welcome to natter, NICK!" (26 + nick), "*** LINE" CRLF per MOTD
- * line (6 + its bytes), "*** your nick is NICK (...)" (73 + nick) and
+ * line (6 + its bytes), "*** limits: max_line=4294967295" (33),
+ * "*** your nick is NICK (...)" (73 + nick) and
  * "*** you are now in #ROOM (4294967295 users)" (41 + room): with a
- * 32-byte nick and room name, the MOTD's lines and 236 bytes.
+ * 32-byte nick and room name, the MOTD's lines and 269 bytes.
  */
 START_TEST(test_limit_max_output_greeting)
 {
@@ -847,17 +848,17 @@ START_TEST(test_limit_max_output_greeting)
 	                                    "limits = { max_output = %zu; };\n";
 	char *line = repeat('m', 78), motd[2 * NT_MOTD_MAX + 16], *p = motd;
 
-	/* 50 lines of 78 bytes: 50 * 84 + 236 = 4436 */
+	/* 50 lines of 78 bytes: 50 * 84 + 269 = 4469 */
 	p += sprintf(p, "(");
 	for (int i = 0; i < 50; i++)
 		p += sprintf(p, "%s\"%s\"", i ? ", " : "", line);
 	sprintf(p, ")");
-	expect_one_error(load_fmt(fmt, motd, (size_t)4435), 5,
-	                 "limits.max_output (4435) must hold the greeting: at "
-	                 "least 4436 with chat.motd at line 3");
+	expect_one_error(load_fmt(fmt, motd, (size_t)4468), 5,
+	                 "limits.max_output (4468) must hold the greeting: at "
+	                 "least 4469 with chat.motd at line 3");
 	reset();
-	ck_assert_int_eq(load_fmt(fmt, motd, (size_t)4436), 0);
-	ck_assert_uint_eq(cfg->limits.max_output, 4436);
+	ck_assert_int_eq(load_fmt(fmt, motd, (size_t)4469), 0);
+	ck_assert_uint_eq(cfg->limits.max_output, 4469);
 	reset();
 	/* each line costs its "*** " and CRLF: 4096 empty ones take 24576 */
 	p = motd;
@@ -865,11 +866,11 @@ START_TEST(test_limit_max_output_greeting)
 	for (int i = 0; i < NT_MOTD_MAX; i++)
 		p += sprintf(p, "\\n");
 	sprintf(p, "\"");
-	expect_one_error(load_fmt(fmt, motd, (size_t)24811), 5,
-	                 "limits.max_output (24811) must hold the greeting: "
-	                 "at least 24812 with chat.motd at line 3");
+	expect_one_error(load_fmt(fmt, motd, (size_t)24844), 5,
+	                 "limits.max_output (24844) must hold the greeting: "
+	                 "at least 24845 with chat.motd at line 3");
 	reset();
-	ck_assert_int_eq(load_fmt(fmt, motd, (size_t)24812), 0);
+	ck_assert_int_eq(load_fmt(fmt, motd, (size_t)24845), 0);
 	reset();
 	/* the longest MOTD with the default max_output is fine */
 	ck_assert_int_eq(load_fmt(OK_L "chat = { motd = %s; };\n", motd), 0);

@@ -499,6 +499,8 @@ START_TEST(test_restart_keeps_everyone)
 	    &d2, "listener=uchat (kept by systemd across the restart)"));
 	ck_assert(nt_daemon_log_contains(&d2, "took over "));
 	expect(alice, "natterd was restarted; you are still alice, in #den");
+	/* the second natterd's config may differ: its limits, again */
+	expect(alice, "*** limits: max_line=512");
 	expect(bob, "natterd was restarted; you are still bob, in #den");
 	expect(dave, "Welcome to natter");
 	say(alice, "hi bob");

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "natter-int.h"
+#include "natter.h"
 #include "run_suite.h"
 
 START_TEST(test_ceiling)
@@ -109,6 +110,115 @@ START_TEST(test_upto_edges)
 }
 END_TEST
 
+START_TEST(test_after_session)
+{
+	ck_assert_int_eq(natter__backoff_after_session(7, 0, 0), 0);
+	ck_assert_int_eq(natter__backoff_after_session(7, 999, 1000), 7);
+	ck_assert_int_eq(natter__backoff_after_session(7, 1000, 1000), 0);
+	ck_assert_int_eq(natter__backoff_after_session(0, 5, 1000), 0);
+}
+END_TEST
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/*
+ * One client's retries with the options' backoff: the server went away at
+ * 0 and is ready at down_ms. Returns how long after ready the client's
+ * connect came; *attempt carries the count from one outage to the next.
+ */
+static int sim_outage(struct natter__rng *rng, const struct natter_options *o,
+                      int *attempt, int down_ms)
+{
+	long t = 0;
+
+	for (;;) {
+		++*attempt;
+		t += natter__backoff_delay(rng, *attempt,
+		                           o->reconnect_initial_ms,
+		                           o->reconnect_max_ms);
+		if (t >= down_ms)
+			return (int)(t - down_ms);
+	}
+}
+
+/*
+ * With the defaults, 1001 clients of a server restarted five times, 8 s up
+ * and 1 s or 3 s down each time: at every restart the median client is
+ * back within a second of the server being ready. (Backoff counted across
+ * short sessions, or a high cap, puts the median at several seconds.)
+ */
+START_TEST(test_defaults_ride_out_restarts)
+{
+	enum { N = 1001, RESTARTS = 5, UP_MS = 8000 };
+	static const int down_ms[] = {1000, 3000};
+	struct natter_options o;
+	struct natter__rng rng;
+	int wait[N], attempt[N];
+
+	natter_options_init(&o);
+	natter__rng_seed(&rng, 4);
+	for (size_t d = 0; d < sizeof(down_ms) / sizeof(down_ms[0]); d++) {
+		for (int i = 0; i < N; i++)
+			attempt[i] = 0;
+		for (int r = 0; r < RESTARTS; r++) {
+			for (int i = 0; i < N; i++) {
+				wait[i] = sim_outage(&rng, &o, &attempt[i],
+				                     down_ms[d]);
+				attempt[i] = natter__backoff_after_session(
+				    attempt[i], UP_MS, o.stable_ms);
+			}
+			qsort(wait, N, sizeof(wait[0]), cmp_int);
+			ck_assert_msg(wait[N / 2] <= 1000,
+			              "down %d ms, restart %d: median %d ms",
+			              down_ms[d], r + 1, wait[N / 2]);
+		}
+	}
+}
+END_TEST
+
+/*
+ * A server that stays down: with the defaults a client's attempts thin
+ * out (more in the first second than in any later one) down to at most
+ * about one a second per client (the cap's mean), never a steady hammer
+ * at the first ceiling.
+ */
+START_TEST(test_defaults_thin_out)
+{
+	enum { N = 1000, SECS = 60 };
+	struct natter_options o;
+	struct natter__rng rng;
+	long per_sec[SECS] = {0};
+
+	natter_options_init(&o);
+	natter__rng_seed(&rng, 5);
+	for (int i = 0; i < N; i++) {
+		long t = 0;
+		for (int attempt = 1;; attempt++) {
+			t += natter__backoff_delay(&rng, attempt,
+			                           o.reconnect_initial_ms,
+			                           o.reconnect_max_ms);
+			if (t >= SECS * 1000L)
+				break;
+			per_sec[t / 1000]++;
+		}
+	}
+	for (int s = 1; s < SECS; s++)
+		ck_assert_msg(per_sec[s] < per_sec[0], "second %d: %ld >= %ld",
+		              s, per_sec[s], per_sec[0]);
+	long late = 0;
+	for (int s = 30; s < SECS; s++)
+		late += per_sec[s];
+	/* the mean delay at the cap is cap/2 */
+	double rate = (double)late / (SECS - 30) / N;
+	ck_assert_msg(rate <= 1000.0 / (o.reconnect_max_ms / 2.0) * 1.05,
+	              "%.2f attempts a second per client", rate);
+	ck_assert_int_ge(o.reconnect_max_ms, 4 * o.reconnect_initial_ms);
+}
+END_TEST
+
 /* 5 lines/s, burst 20: natterd's default flood control, from our side */
 START_TEST(test_pacer)
 {
@@ -144,6 +254,9 @@ static Suite *natter_backoff_suite(void)
 	tcase_add_test(tc, test_seeds_decorrelate);
 	tcase_add_test(tc, test_upto_edges);
 	tcase_add_test(tc, test_pacer);
+	tcase_add_test(tc, test_after_session);
+	tcase_add_test(tc, test_defaults_ride_out_restarts);
+	tcase_add_test(tc, test_defaults_thin_out);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -579,6 +579,53 @@ START_TEST(test_chat_text_with_iac)
 }
 END_TEST
 
+/*
+ * natterd announces its line limit (512 by default) in the greeting; the
+ * client, whose own max_line is 8192, then refuses longer lines itself.
+ * A line queued before the first connect is checked against max_line
+ * only: it goes out, and the server refuses it.
+ */
+START_TEST(test_server_line_limit)
+{
+	static char big[601], ok[513], ok_line[530];
+	const char *const want[] = {ok_line};
+	struct natter_options o;
+	char port[8], line[1024];
+	bool told = false, refused = false;
+
+	memset(big, 'b', 600);
+	memset(ok, 'k', 512);
+	snprintf(ok_line, sizeof(ok_line), "<bridge> %s", ok);
+	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	int obs = tn_observer(&d, "watcher", "relay");
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "chat"), port);
+	o.nick = "bridge";
+	o.room = "relay";
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(natter_client_send(c, big, 600), 0);
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	ck_assert_int_eq(natter_client_send(c, big, 513), NATTER_ETOOLONG);
+	ck_assert_int_eq(natter_client_sendf(c, "%s", big), NATTER_ETOOLONG);
+	ck_assert_int_eq(natter_client_send(c, ok, 512), 0);
+	ck_assert_int_eq(natter_client_flush(c, 5000), 0);
+	for (int i = 0; i < 50 && !(told && refused); i++) {
+		int n = natter_client_receive(c, line, sizeof(line), 5000);
+		ck_assert_int_gt(n, 0);
+		told |= !strcmp(line, "*** limits: max_line=512");
+		refused |= !strncmp(line, "!!! line too long", 17);
+	}
+	ck_assert_msg(told, "no limits notice");
+	ck_assert_msg(refused, "the early long line was not refused");
+	int rc = natter_client_close(c, 10000);
+	ck_assert_msg(rc == 0, "close: %s", natter_err_name(rc));
+	natter_client_free(c);
+
+	tn_obs_expect(obs, want, 1, 5000);
+	close(obs);
+}
+END_TEST
+
 /* echo is no telnet: 0xFF goes and comes back as it is */
 START_TEST(test_echo_text_with_iac)
 {
@@ -1019,6 +1066,7 @@ static Suite *natter_e2e_suite(void)
 	tcase_add_test(tc, test_first_connect_no_retry);
 	tcase_add_test(tc, test_chat_text_with_iac);
 	tcase_add_test(tc, test_echo_text_with_iac);
+	tcase_add_test(tc, test_server_line_limit);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("options");

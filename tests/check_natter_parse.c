@@ -62,6 +62,8 @@ START_TEST(test_markers)
 	    {"!!! nick bob is taken", 0, NATTER_LINE_ERROR, NULL,
 	     "nick bob is taken"},
 	    {"*** pong abc", 0, NATTER_LINE_NOTICE, NULL, "pong abc"},
+	    {"*** limits: max_line=512", 0, NATTER_LINE_NOTICE, NULL,
+	     "limits: max_line=512"},
 	    {"just echo", 0, NATTER_LINE_OTHER, NULL, "just echo"},
 	    {"", 0, NATTER_LINE_OTHER, NULL, ""},
 	    /* the edges of each marker */

@@ -22,6 +22,46 @@ static enum natter__sev feed(struct natter__session *s, const char *line,
 	return natter__session_line(s, &l, established);
 }
 
+/*
+ * The greeting's "limits:" notice: max_line among any keys, in any order;
+ * anything malformed, or said by a user, sets nothing; a new connection
+ * forgets it.
+ */
+START_TEST(test_limits)
+{
+	struct natter__session s;
+
+	natter__session_init(&s, false, NULL, NULL, 1);
+	ck_assert_uint_eq(s.max_line, 0);
+	ck_assert_int_eq(feed(&s, "*** limits: max_line=512", false),
+	                 NATTER__SEV_LIMITS);
+	ck_assert_uint_eq(s.max_line, 512);
+	ck_assert_int_eq(
+	    feed(&s, "*** limits: max_nick=24 max_line=300 x", true),
+	    NATTER__SEV_LIMITS);
+	ck_assert_uint_eq(s.max_line, 300);
+	static const char *const bad[] = {
+	    "*** limits: max_line=",
+	    "*** limits: max_line=0",
+	    "*** limits: max_line=12x",
+	    "*** limits: max_line=-5",
+	    "*** limits: max_line=99999999999",
+	    "*** limits:max_line=80",
+	    "*** limits: max_nick=80",
+	    "<eve> limits: max_line=80",
+	    "*** eve said limits: max_line=80",
+	    "!!! limits: max_line=80",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(feed(&s, bad[i], true) == NATTER__SEV_NONE, "%s",
+		              bad[i]);
+		ck_assert_uint_eq(s.max_line, 300);
+	}
+	natter__session_reset(&s);
+	ck_assert_uint_eq(s.max_line, 0);
+}
+END_TEST
+
 START_TEST(test_tracking)
 {
 	struct natter__session s;
@@ -298,6 +338,7 @@ static Suite *natter_session_suite(void)
 	TCase *tc = tcase_create("session");
 
 	tcase_add_test(tc, test_tracking);
+	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_restore_replies);
 	tcase_add_test(tc, test_pong_chat);
 	tcase_add_test(tc, test_pong_echo);

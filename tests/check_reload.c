@@ -286,6 +286,40 @@ START_TEST(test_idle_timeout_applies)
 END_TEST
 
 /*
+ * A reload that changes chat.max_line tells every chat session the new
+ * limit, in the greeting's machine-readable notice; one that leaves it
+ * alone says nothing of it.
+ */
+START_TEST(test_max_line_told)
+{
+	char line[512];
+
+	nt_daemon_start(&d, NULL,
+	                "chat = { max_line = 512; motd = \"one\"; };\n"
+	                "listeners = (" CHAT_L("chat", "127.0.0.1") ");\n");
+	int c = chat_client("chat");
+
+	rewrite("chat = { max_line = 100; motd = \"one\"; };\n"
+	        "listeners = (" CHAT_L("chat", "127.0.0.1") ");\n");
+	hup("reloaded", 1);
+	ck_assert_int_gt(
+	    nt_read_line_with(c, "*** limits:", line, sizeof(line), IO_MS), 0);
+	ck_assert_str_eq(line, "*** limits: max_line=100\r\n");
+
+	rewrite("chat = { max_line = 100; motd = \"two\"; };\n"
+	        "listeners = (" CHAT_L("chat", "127.0.0.1") ");\n");
+	hup("reloaded", 2);
+	ck_assert_int_gt(
+	    nt_read_line_with(c, "*** two", line, sizeof(line), IO_MS), 0);
+	/* the next line is the pong: no limits notice came in between */
+	ck_assert_int_eq(nt_write_all(c, "/ping after\r\n", 13, IO_MS), 0);
+	ck_assert_int_gt(nt_read_line(c, line, sizeof(line), IO_MS), 0);
+	ck_assert_str_eq(line, "*** pong after\r\n");
+	close(c);
+}
+END_TEST
+
+/*
  * max_connections, the MOTD and log_level apply at once; workers is
  * logged as needing a restart.
  */
@@ -494,6 +528,7 @@ Suite *reload_suite(void)
 	tcase_add_test(tc, test_listener_changes);
 	tcase_add_test(tc, test_idle_timeout_applies);
 	tcase_add_test(tc, test_limits_motd_level);
+	tcase_add_test(tc, test_max_line_told);
 	tcase_add_test(tc, test_cli_level_wins);
 	tcase_add_test(tc, test_unix_mode_not_through_symlink);
 	tcase_add_test(tc, test_per_ip_from_unlimited);

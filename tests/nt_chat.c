@@ -390,6 +390,14 @@ unsigned nt_chat_greeting(struct nt_chat *c, const char *const *motd,
 	              c->nick);
 	for (size_t i = 0; motd && motd[i]; i++)
 		NT_EXPECT(c, "*** %s", motd[i]);
+	NT_EXPECT_PREFIX(c, "*** limits: max_line=", got);
+	unsigned max_line = 0;
+	int used = 0;
+	ck_assert_msg(sscanf(got + strlen("*** limits: max_line="), "%u%n",
+	                     &max_line, &used) == 1 &&
+	                  max_line > 0 &&
+	                  got[strlen("*** limits: max_line=") + used] == '\0',
+	              "limits: \"%s\"", got);
 	NT_EXPECT(c,
 	          "*** your nick is %s (change it with /nick NAME; /help lists "
 	          "the commands)",

@@ -147,7 +147,7 @@ bool nt_chat_is_guest(const char *nick);
  * Read the greeting to its last line, checking each line exactly: the
  * welcome with a guest nick (which becomes c->nick), the MOTD lines
  * (motd: NULL-terminated, as the client sees them, "*** " not included),
- * the nick hint, the line saying c is in #room. Returns the room's size
+ * the limits notice (a positive max_line), the nick hint, the line saying c is in #room. Returns the room's size
  * as announced.
  */
 unsigned nt_chat_greeting(struct nt_chat *c, const char *const *motd,
