@@ -248,7 +248,7 @@ START_TEST(test_options)
 	REFUSED("queue_bytes: 0 is not in 3..1073741824", o.queue_bytes = 0);
 	REFUSED("max_attempts: -2 is not in -1..2147483647",
 	        o.max_attempts = -2);
-	REFUSED("reconnect_max_ms: 1 is not in 500..604800000",
+	REFUSED("reconnect_max_ms: 1 is not in 100..604800000",
 	        o.reconnect_max_ms = 1);
 	REFUSED("reconnect_initial_ms: 0 is not in 1..604800000",
 	        o.reconnect_initial_ms = 0);
