@@ -79,7 +79,8 @@ static int check_options(const struct natter_options *o)
 
 	if (tcp == !!o->unix_path)
 		return NATTER_EINVAL; /* one of the two, not both */
-	if ((o->host && !*o->host) || (o->port && !*o->port) ||
+	if ((o->host && !*o->host) ||
+	    (o->port && !natter__port_valid(o->port)) ||
 	    check_addresses(o->addresses) < 0)
 		return NATTER_EINVAL;
 	if (o->unix_path &&

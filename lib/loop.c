@@ -249,15 +249,6 @@ static size_t numeric(natter_client *c, const char *host,
 	return n;
 }
 
-static int ai_family(const natter_client *c)
-{
-	if (c->o.family == NATTER_FAMILY_IPV4_ONLY)
-		return AF_INET;
-	if (c->o.family == NATTER_FAMILY_IPV6_ONLY)
-		return AF_INET6;
-	return AF_UNSPEC;
-}
-
 static void resolved(natter_client *c, struct addrinfo *res, int gai_err,
                      uint64_t now)
 {
@@ -301,12 +292,14 @@ static void cycle_start(natter_client *c, uint64_t now)
 		begin_addrs(c, a, n, now);
 		return;
 	}
-	if (natter__resolve_start(&c->job, c->host, c->port, ai_family(c),
+	/* every family: a name without one of the wanted family is then
+	 * NATTER_ENOADDR from the ordering, as a numeric address is */
+	if (natter__resolve_start(&c->job, c->host, c->port, AF_UNSPEC,
 	                          c->evfd) < 0) {
 		/* no thread to be had: look up here, blocking, rather than
 		 * not at all */
 		struct addrinfo hints = {0}, *res = NULL;
-		hints.ai_family = ai_family(c);
+		hints.ai_family = AF_UNSPEC;
 		hints.ai_socktype = SOCK_STREAM;
 		int rc = getaddrinfo(c->host, c->port, &hints, &res);
 		resolved(c, res, rc, natter__now_ms());

@@ -88,7 +88,8 @@ struct natter_line {
 
 /*
  * Classify one line (without CRLF; len bytes, need not be NUL-terminated).
- * Returns the type (>= 0), or NATTER_EINVAL for NULL pointers. A line
+ * Returns the type (>= 0), or NATTER_EINVAL for a NULL line (even with
+ * len 0: an empty line is "") or out. A line
  * whose marker is malformed (bad nick, missing space) is NATTER_LINE_OTHER
  * with text = the whole line.
  */
@@ -162,12 +163,16 @@ struct natter_callbacks {
  */
 struct natter_options {
 	const char *host; /* name or numeric address (TCP) */
-	const char *port; /* number or service; NULL: 4000 chat, 4007 echo */
+	/* decimal digits, 1..65535, no service names (else NATTER_EINVAL
+	 * from natter_client_new()); NULL: 4000 chat, 4007 echo */
+	const char *port;
 	const char *unix_path; /* a unix socket instead of host */
 	/* NULL-terminated numeric addresses to race instead of resolving
 	 * host (which then only names the server in messages); at most 16 */
 	const char *const *addresses;
-	int family;  /* enum natter_family */
+	/* enum natter_family; a name with no address of an _ONLY family
+	 * is NATTER_ENOADDR, like a numeric address of the other */
+	int family;
 	int service; /* enum natter_service */
 
 	int connect_timeout_ms; /* one whole connect: lookup + every attempt */
