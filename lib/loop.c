@@ -136,7 +136,7 @@ void natter__teardown(natter_client *c)
 
 /* ---- giving up, waiting, starting over ---- */
 
-static bool stop_requested(natter_client *c)
+bool natter__stop_requested(natter_client *c)
 {
 	pthread_mutex_lock(&c->lock);
 	bool stop = c->stop_req;
@@ -194,7 +194,7 @@ static void conn_lost(natter_client *c, int err, uint64_t now)
 	c->last_err = err;
 	if (was_up && c->o.cb.disconnected)
 		c->o.cb.disconnected(c, err, c->reason, c->o.data);
-	if (stop_requested(c))
+	if (natter__stop_requested(c))
 		return; /* process() finishes the stop */
 	schedule_retry(c, err);
 }
@@ -478,6 +478,32 @@ static void deliver(natter_client *c, const struct natter_line *l)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* the answer to natter_client_flush_server()'s ping: a chat pong, or
+ * for echo the ping line itself coming back */
+static bool sync_reply(natter_client *c, const struct natter_line *l)
+{
+	size_t n = strlen(c->sync_token), m;
+	const char *text = l->text, *pre = "pong ";
+
+	if (!n)
+		return false;
+	if (c->o.service == NATTER_SERVICE_ECHO) {
+		text = l->raw;
+		m = l->raw_len;
+		pre = "/ping ";
+	} else if (l->type == NATTER_LINE_NOTICE) {
+		m = l->text_len;
+	} else {
+		return false;
+	}
+	size_t p = strlen(pre);
+	if (m != p + n || memcmp(text, pre, p) ||
+	    memcmp(text + p, c->sync_token, n))
+		return false;
+	c->sync_token[0] = '\0';
+	return true;
+}
+
 static void on_line(natter_client *c, const char *line, size_t len, bool cut,
                     uint64_t now)
 {
@@ -485,6 +511,8 @@ static void on_line(natter_client *c, const char *line, size_t len, bool cut,
 
 	natter_parse_line(line, len, &l);
 	l.truncated = cut;
+	if (sync_reply(c, &l))
+		return;
 	switch (natter__session_line(&c->ses, &l,
 	                             c->state == NATTER__ST_CONNECTED)) {
 	case NATTER__SEV_PONG:
@@ -691,7 +719,7 @@ int natter__process(natter_client *c)
 
 	if (natter__terminal(c))
 		return NATTER_ECLOSED;
-	if (c->state == NATTER__ST_IDLE && !stop_requested(c))
+	if (c->state == NATTER__ST_IDLE && !natter__stop_requested(c))
 		cycle_start(c, now);
 	int n = epoll_wait(c->epfd, ev, EVENTS_MAX, 0);
 	for (int i = 0; i < n; i++) {
@@ -705,7 +733,7 @@ int natter__process(natter_client *c)
 			attempt_ready(c, (size_t)(tag - NATTER__TAG_ATTEMPT),
 			              now);
 	}
-	if (stop_requested(c)) {
+	if (natter__stop_requested(c)) {
 		natter__teardown(c);
 		natter__set_state(c, NATTER__ST_STOPPED);
 		return NATTER_ECLOSED;

@@ -257,8 +257,18 @@ size_t natter_client_pending(natter_client *c);
 void natter_client_stats(natter_client *c, struct natter_stats *out);
 
 /* ---- blocking use -------------------------------------------------------
- * Negative timeouts wait forever. On a client that gave up these return
- * the error it gave up with; on a stopped one NATTER_ECLOSED.
+ * Negative timeouts wait forever.
+ *
+ * One rule for every blocking call (connect, run, run_for, flush,
+ * flush_server, close, receive): once the client is stopped
+ * (natter_client_stop(), or after natter_client_close()) it returns
+ * NATTER_ECLOSED, and once it gave up the error it gave up with
+ * (NATTER_ECLOSED if none); whether that was so before the call or
+ * happened during it, and before the call's own condition is looked at
+ * (so flushing an empty queue of a stopped client is NATTER_ECLOSED).
+ * Two exceptions say what the call is for: run and run_for return 0 when
+ * natter_client_stop() ends them while they run, and receive first hands
+ * out lines that had already arrived.
  */
 
 /* until the session is up (or the client gives up) */
@@ -266,16 +276,36 @@ int natter_client_connect(natter_client *c);
 /* until natter_client_stop() (then 0) or the client gives up */
 int natter_client_run(natter_client *c);
 /*
+ * run for at most timeout_ms (negative: 0): NATTER_ETIMEDOUT when that
+ * time is up (the client is still fine: call again), 0 if
+ * natter_client_stop() ended it sooner, or the error the client gave up
+ * with. A bot that wants to stop on its own needs no second thread.
+ */
+int natter_client_run_for(natter_client *c, int timeout_ms);
+/*
  * until no user line is left in the queue: 0 or NATTER_ETIMEDOUT. The
- * lines are then written, not yet read by the server.
+ * lines are then written to the socket, not yet read by the server: for
+ * that, natter_client_flush_server().
  */
 int natter_client_flush(natter_client *c, int timeout_ms);
+/*
+ * A round trip, like nats.c's Flush: queue a /ping behind every line
+ * queued so far (it takes a place in the queue: NATTER_EFULL as send)
+ * and wait for its answer, which natterd gives only after acting on
+ * every line before it (chat: each one relayed to the room); on the echo
+ * service, until the ping has come back echoed, after every line before
+ * it. The answer is not delivered as a line. 0, NATTER_ETIMEDOUT or, by
+ * the rule above, NATTER_ECLOSED or the error the client gave up with.
+ */
+int natter_client_flush_server(natter_client *c, int timeout_ms);
 /*
  * End gracefully: flush (reconnecting if need be), shut down the sending
  * side, and read (lines still go to the callback or the receive queue)
  * until the server closes too, which natterd does only once it has acted
- * on every line. 0 then; NATTER_ETIMEDOUT, or the error that ended the
- * connection or made the client give up. The client is stopped after.
+ * on every line. 0 then, and only then: no line of the queue was lost.
+ * Else NATTER_ETIMEDOUT, the error that ended the connection or made the
+ * client give up, or NATTER_ECLOSED (stopped, or a line another thread
+ * queued meanwhile was not sent). The client is stopped after.
  */
 int natter_client_close(natter_client *c, int timeout_ms);
 /*

@@ -500,7 +500,7 @@ START_TEST(test_close_delivers_everything)
 	ck_assert_msg(rc == 0, "close: %s", natter_err_name(rc));
 	ck_assert_int_eq(natter_client_state(c), NATTER_STATE_STOPPED);
 	ck_assert_int_eq(natter_client_send(c, "late", 4), NATTER_ECLOSED);
-	ck_assert_int_eq(natter_client_close(c, 0), 0);
+	ck_assert_int_eq(natter_client_close(c, 0), NATTER_ECLOSED);
 	/* every pong came before the end, and is still there to read */
 	for (int i = 1; i <= CLOSE_LINES; i++) {
 		char want[64];
@@ -949,6 +949,300 @@ START_TEST(test_no_fd_leak)
 }
 END_TEST
 
+/* ---- the blocking calls' one rule --------------------------------------- */
+
+static char rbuf[64];
+
+static int call_connect(natter_client *c, int ms)
+{
+	(void)ms;
+	return natter_client_connect(c);
+}
+
+static int call_run(natter_client *c, int ms)
+{
+	(void)ms;
+	return natter_client_run(c);
+}
+
+static int call_run_for(natter_client *c, int ms)
+{
+	return natter_client_run_for(c, ms);
+}
+
+static int call_flush(natter_client *c, int ms)
+{
+	return natter_client_flush(c, ms);
+}
+
+static int call_flush_server(natter_client *c, int ms)
+{
+	return natter_client_flush_server(c, ms);
+}
+
+static int call_close(natter_client *c, int ms)
+{
+	return natter_client_close(c, ms);
+}
+
+static int call_receive(natter_client *c, int ms)
+{
+	return natter_client_receive(c, rbuf, sizeof(rbuf), ms);
+}
+
+static const struct blocking_call {
+	const char *name;
+	int (*fn)(natter_client *c, int ms);
+	int on_stop; /* when natter_client_stop() ends it while it runs */
+} calls[] = {
+    {"connect", call_connect, NATTER_ECLOSED},
+    {"run", call_run, 0},
+    {"run_for", call_run_for, 0},
+    {"flush", call_flush, NATTER_ECLOSED},
+    {"flush_server", call_flush_server, NATTER_ECLOSED},
+    {"close", call_close, NATTER_ECLOSED},
+    {"receive", call_receive, NATTER_ECLOSED},
+};
+#define N_CALLS (sizeof(calls) / sizeof(calls[0]))
+
+/* a client of a port nobody listens on, with lines queued */
+static natter_client *refused_client(uint16_t port, bool retry, int lines)
+{
+	struct natter_options o;
+	char portbuf[8];
+
+	tn_options(&o, "127.0.0.1", port, portbuf);
+	o.retry_first_connect = retry;
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	for (int i = 0; i < lines; i++)
+		ck_assert_int_eq(natter_client_sendf(c, "unsent %d", i), 0);
+	return c;
+}
+
+/*
+ * Every blocking call, on a client stopped before it (just stopped, or
+ * stopped and processed), on one that gave up, with an empty queue and
+ * with lines queued: NATTER_ECLOSED when stopped, the error it gave up
+ * with when it gave up, at once, and never 0.
+ */
+START_TEST(test_blocking_rule_after)
+{
+	uint16_t chat, echo;
+
+	free_ports(&chat, &echo);
+	for (size_t i = 0; i < N_CALLS; i++) {
+		for (int lines = 0; lines <= 2; lines += 2) {
+			for (int how = 0; how < 3; how++) {
+				natter_client *c =
+				    refused_client(chat, how < 2, lines);
+				int want = NATTER_ECLOSED;
+				if (how == 2) {
+					ck_assert_int_eq(
+					    natter_client_connect(c),
+					    NATTER_ECONNREFUSED);
+					want = NATTER_ECONNREFUSED;
+				} else {
+					natter_client_stop(c);
+					if (how == 1)
+						natter_client_process(c);
+				}
+				uint64_t t0 = nt_test_now_ms();
+				int rc = calls[i].fn(c, 5000);
+				int took = (int)(nt_test_now_ms() - t0);
+				ck_assert_msg(
+				    rc == want,
+				    "%s, %d lines, case %d: %s, want %s",
+				    calls[i].name, lines, how,
+				    natter_err_name(rc), natter_err_name(want));
+				ck_assert_msg(took < 1000, "%s took %d ms",
+				              calls[i].name, took);
+				ck_assert_uint_eq(natter_client_pending(c),
+				                  (size_t)lines);
+				natter_client_free(c);
+			}
+		}
+	}
+}
+END_TEST
+
+struct stopper {
+	pthread_t t;
+	natter_client *c;
+	int after_ms;
+};
+
+static void *stopper_main(void *arg)
+{
+	struct stopper *s = arg;
+
+	nt_sleep_ms(s->after_ms);
+	natter_client_stop(s->c);
+	return NULL;
+}
+
+/*
+ * Every blocking call on a client that keeps retrying a refused port
+ * with a line queued, stopped from another thread while the call waits:
+ * it returns soon after, with NATTER_ECLOSED, except run and run_for,
+ * which were waiting for just that: 0.
+ */
+START_TEST(test_blocking_rule_during)
+{
+	uint16_t chat, echo;
+
+	free_ports(&chat, &echo);
+	for (size_t i = 0; i < N_CALLS; i++) {
+		natter_client *c = refused_client(chat, true, 1);
+		struct stopper s = {.c = c, .after_ms = 200};
+		ck_assert_int_eq(pthread_create(&s.t, NULL, stopper_main, &s),
+		                 0);
+		uint64_t t0 = nt_test_now_ms();
+		int rc = calls[i].fn(c, 20000);
+		int took = (int)(nt_test_now_ms() - t0);
+		pthread_join(s.t, NULL);
+		ck_assert_msg(rc == calls[i].on_stop, "%s: %s, want %s",
+		              calls[i].name, natter_err_name(rc),
+		              natter_err_name(calls[i].on_stop));
+		ck_assert_msg(took >= 150 && took < 5000, "%s took %d ms",
+		              calls[i].name, took);
+		ck_assert_int_eq(natter_client_state(c), NATTER_STATE_STOPPED);
+		natter_client_free(c);
+	}
+}
+END_TEST
+
+/*
+ * A client retrying a refused port with 3 lines queued, then stopped:
+ * natter_client_close() cannot deliver them and must not say 0.
+ */
+START_TEST(test_close_with_lines_unsent)
+{
+	struct tn_rec r;
+	struct natter_options o;
+	uint16_t chat, echo;
+	char port[8];
+	int two = 2;
+
+	free_ports(&chat, &echo);
+	tn_rec_init(&r, false);
+	tn_options(&o, "127.0.0.1", chat, port);
+	tn_rec_options(&r, &o);
+	o.retry_first_connect = true;
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(natter_client_sendf(c, "line %d", i), 0);
+	ck_assert(tn_wait(&r, c, tn_at_least_reconnecting, &two, 5000));
+	natter_client_stop(c);
+	ck_assert_int_eq(natter_client_process(c), NATTER_ECLOSED);
+	int rc = natter_client_close(c, 100);
+	ck_assert_msg(rc == NATTER_ECLOSED, "close: %s", natter_err_name(rc));
+	ck_assert_uint_eq(natter_client_pending(c), 3);
+	natter_client_free(c);
+	tn_rec_free(&r);
+}
+END_TEST
+
+/*
+ * natter_client_run_for() returns NATTER_ETIMEDOUT after about its time,
+ * with the session still up and serving, and 0 soon after a stop.
+ */
+START_TEST(test_run_for)
+{
+	struct natter_options o;
+	char port[8];
+
+	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "echo"), port);
+	o.service = NATTER_SERVICE_ECHO;
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	ck_assert_int_eq(natter_client_send(c, "tick", 4), 0);
+	uint64_t t0 = nt_test_now_ms();
+	int rc = natter_client_run_for(c, 300);
+	int took = (int)(nt_test_now_ms() - t0);
+	ck_assert_msg(rc == NATTER_ETIMEDOUT, "%s", natter_err_name(rc));
+	ck_assert_msg(took >= 300 && took < 1500, "took %d ms", took);
+	ck_assert_int_eq(natter_client_state(c), NATTER_STATE_CONNECTED);
+	/* it drove the client meanwhile: the echo is in */
+	ck_assert_int_eq(natter_client_receive(c, rbuf, sizeof(rbuf), 0), 4);
+	ck_assert_str_eq(rbuf, "tick");
+
+	struct stopper s = {.c = c, .after_ms = 100};
+	ck_assert_int_eq(pthread_create(&s.t, NULL, stopper_main, &s), 0);
+	t0 = nt_test_now_ms();
+	rc = natter_client_run_for(c, 10000);
+	took = (int)(nt_test_now_ms() - t0);
+	pthread_join(s.t, NULL);
+	ck_assert_msg(rc == 0, "%s", natter_err_name(rc));
+	ck_assert_msg(took < 2000, "took %d ms", took);
+	ck_assert_int_eq(natter_client_run_for(c, 10), NATTER_ECLOSED);
+	natter_client_free(c);
+}
+END_TEST
+
+#define SYNC_LINES 300
+
+/*
+ * After natter_client_flush_server() a second client has every line sent
+ * before it (natterd relayed them before answering the ping); the ping's
+ * answer is not handed to the caller. On echo, every echoed line is in
+ * already when it returns.
+ */
+START_TEST(test_flush_server)
+{
+	struct natter_options o;
+	char port[8], line[256];
+
+	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	int obs = tn_observer(&d, "watcher", "sync");
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "chat"), port);
+	o.nick = "syncer";
+	o.room = "sync";
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	for (int i = 1; i <= SYNC_LINES; i++)
+		ck_assert_int_eq(natter_client_sendf(c, "sync %d", i), 0);
+	ck_assert_int_eq(natter_client_flush_server(c, 10000), 0);
+	ck_assert_uint_eq(natter_client_pending(c), 0);
+	/* every line is in the observer's socket: no waiting needed */
+	for (int next = 1; next <= SYNC_LINES;) {
+		ssize_t n = tn_obs_line(obs, line, sizeof(line), 0);
+		ck_assert_msg(n > 0, "observer: line %d not there", next);
+		int seq;
+		if (sscanf(line, "<syncer> sync %d", &seq) != 1)
+			continue;
+		ck_assert_int_eq(seq, next);
+		next++;
+	}
+	while (natter_client_receive(c, line, sizeof(line), 0) >= 0)
+		ck_assert_msg(!strstr(line, "natter-sync"), "%s", line);
+	natter_client_free(c);
+	close(obs);
+
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "echo"), port);
+	o.service = NATTER_SERVICE_ECHO;
+	c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	for (int i = 1; i <= SYNC_LINES; i++)
+		ck_assert_int_eq(natter_client_sendf(c, "echo %d", i), 0);
+	ck_assert_int_eq(natter_client_flush_server(c, 10000), 0);
+	for (int i = 1; i <= SYNC_LINES; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "echo %d", i);
+		ck_assert_int_gt(
+		    natter_client_receive(c, line, sizeof(line), 0), 0);
+		ck_assert_str_eq(line, want);
+	}
+	ck_assert_int_eq(natter_client_receive(c, line, sizeof(line), 0),
+	                 NATTER_ETIMEDOUT);
+	natter_client_free(c);
+}
+END_TEST
+
 static Suite *natter_e2e_suite(void)
 {
 	Suite *s = suite_create("natter_e2e");
@@ -974,6 +1268,16 @@ static Suite *natter_e2e_suite(void)
 	tcase_add_test(tc, test_first_connect_no_retry);
 	tcase_add_test(tc, test_chat_text_with_iac);
 	tcase_add_test(tc, test_echo_text_with_iac);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("blocking");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_blocking_rule_after);
+	tcase_add_test(tc, test_blocking_rule_during);
+	tcase_add_test(tc, test_close_with_lines_unsent);
+	tcase_add_test(tc, test_run_for);
+	tcase_add_test(tc, test_flush_server);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("event_loop");

@@ -12,7 +12,8 @@ if [ -n "$bad" ]; then
 fi
 # the header's functions must all be there
 for f in natter_client_new natter_client_free natter_client_send \
-	natter_client_process natter_parse_line natter_strerror; do
+	natter_client_process natter_parse_line natter_strerror \
+	natter_client_run_for natter_client_flush_server; do
 	nm -D --defined-only "$so" | grep -q " $f\$" || { echo "missing $f"; exit 1; }
 done
 echo "$n public symbols exported, nothing else"
