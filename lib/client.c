@@ -380,6 +380,14 @@ const char *natter_client_nick(const natter_client *c)
 	return c ? c->ses.want_nick : "";
 }
 
+const char *natter_client_current_nick(const natter_client *c)
+{
+	if (!c || (c->state != NATTER__ST_CONNECTED &&
+	           c->state != NATTER__ST_RESTORING))
+		return "";
+	return c->ses.nick;
+}
+
 const char *natter_client_room(const natter_client *c)
 {
 	return c ? c->ses.want_room : "";

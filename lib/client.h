@@ -80,6 +80,8 @@ struct natter_client {
 	char *rdbuf;
 	struct natter__rline *rq_head, *rq_tail;
 	size_t rq_len;
+	/* the server's error while restoring: why the nick was refused */
+	char refusal[NATTER__REASON_MAX];
 	/* natter_client_flush_server(): the ping whose answer it awaits;
 	 * "" once that came (or when none is awaited) */
 	char sync_token[NATTER__TOKEN_MAX + 1];

@@ -400,6 +400,7 @@ static void won(natter_client *c, int fd, size_t idx, uint64_t now)
 	natter__pacer_init(&c->pacer, c->o.send_rate, c->o.send_burst, now);
 	c->pace_at = NATTER__NEVER;
 	c->nick_tries = 0;
+	c->refusal[0] = '\0';
 	if (c->o.service == NATTER_SERVICE_ECHO) {
 		established(c, now);
 		return;
@@ -408,25 +409,41 @@ static void won(natter_client *c, int fd, size_t idx, uint64_t now)
 	restore_send(c, true, true, now);
 }
 
+/*
+ * The server gave another nick than the one asked for: taken, or not
+ * valid there (natterd's chat.max_nick may be shorter than ours). The
+ * caller hears of it through nick_taken and the reason, and may offer
+ * another; natter_client_current_nick() has what the server gave.
+ */
+static bool nick_refused(natter_client *c, uint64_t now)
+{
+	struct natter__session *s = &c->ses;
+	char wanted[NATTER__NICK_MAX + 1];
+
+	reasonf(c, "%s refused the nick %s: %s", c->peer, s->want_nick,
+	        c->refusal[0] ? c->refusal : "no reason given");
+	if (!c->o.cb.nick_taken)
+		return false;
+	memcpy(wanted, s->want_nick, sizeof(wanted));
+	const char *alt = c->o.cb.nick_taken(c, wanted, c->o.data);
+	if (!alt || !natter__nick_valid(alt) || !strncasecmp(alt, "guest", 5) ||
+	    c->nick_tries >= NICK_TRIES)
+		return false;
+	c->nick_tries++;
+	snprintf(s->want_nick, sizeof(s->want_nick), "%s", alt);
+	s->taken[0] = '\0';
+	c->refusal[0] = '\0';
+	restore_send(c, true, false, now);
+	return true;
+}
+
 static void restore_done(natter_client *c, uint64_t now)
 {
 	struct natter__session *s = &c->ses;
 
 	if (s->want_nick[0] && strcasecmp(s->nick, s->want_nick) &&
-	    !strcasecmp(s->taken, s->want_nick) && c->o.cb.nick_taken) {
-		char wanted[NATTER__NICK_MAX + 1];
-		memcpy(wanted, s->want_nick, sizeof(wanted));
-		const char *alt = c->o.cb.nick_taken(c, wanted, c->o.data);
-		if (alt && natter__nick_valid(alt) &&
-		    strncasecmp(alt, "guest", 5) &&
-		    c->nick_tries < NICK_TRIES) {
-			c->nick_tries++;
-			snprintf(s->want_nick, sizeof(s->want_nick), "%s", alt);
-			s->taken[0] = '\0';
-			restore_send(c, true, false, now);
-			return;
-		}
-	}
+	    nick_refused(c, now))
+		return;
 	established(c, now);
 }
 
@@ -520,6 +537,13 @@ static void on_line(natter_client *c, const char *line, size_t len, bool cut,
 		return;
 	case NATTER__SEV_ALREADY:
 		return;
+	case NATTER__SEV_NONE:
+	case NATTER__SEV_NICK_TAKEN:
+		if (c->state == NATTER__ST_RESTORING &&
+		    l.type == NATTER_LINE_ERROR)
+			snprintf(c->refusal, sizeof(c->refusal), "%.*s",
+			         (int)l.text_len, l.text);
+		break;
 	default:
 		break;
 	}

@@ -150,9 +150,15 @@ struct natter_callbacks {
 	 * natter_client_receive() */
 	void (*line)(natter_client *c, const struct natter_line *line,
 	             void *data);
-	/* chat: restoring the nick found it taken. Return another nick to
-	 * try (copied at once), or NULL to carry on with the one the server
-	 * gave; lines queued during the outage go out only after this. */
+	/* chat: the server refused the nick to restore (taken, or not valid
+	 * there: natterd's chat.max_nick may be shorter than the 32 bytes
+	 * the library allows); natter_client_reason() has the server's
+	 * words. Return another nick to try (copied at once; up to 5 per
+	 * connect), or NULL to carry on with the one the server gave
+	 * (natter_client_current_nick()); lines queued during the outage go
+	 * out only after this. Without this callback the session goes on
+	 * under the server's nick, the reason says why, and
+	 * natter_client_current_nick() differs from natter_client_nick(). */
 	const char *(*nick_taken)(natter_client *c, const char *nick,
 	                          void *data);
 };
@@ -333,8 +339,12 @@ int natter_client_process(natter_client *c);
 /* ---- the session (driving thread) -------------------------------------- */
 
 /* the nick and room to restore (from options, then from what the server
- * confirmed); "" when none */
+ * confirmed); "" when none. A nick the server refused stays the one to
+ * restore, to be asked for again on the next connect. */
 const char *natter_client_nick(const natter_client *c);
+/* the nick the server gave this session (a guest nick when it refused
+ * ours); "" while not connected and for echo */
+const char *natter_client_current_nick(const natter_client *c);
 const char *natter_client_room(const natter_client *c);
 /* "127.0.0.1:4000", "[::1]:4000" or the socket path; "" when not
  * connected */

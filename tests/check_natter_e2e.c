@@ -949,6 +949,82 @@ START_TEST(test_no_fd_leak)
 }
 END_TEST
 
+static const char *offer_shorty(natter_client *c, const char *nick, void *data)
+{
+	struct tn_rec *r = data;
+	struct taken *t = r->user;
+
+	(void)c;
+	pthread_mutex_lock(&r->lock);
+	t->calls++;
+	snprintf(t->nick, sizeof(t->nick), "%s", nick);
+	pthread_mutex_unlock(&r->lock);
+	return "shorty";
+}
+
+/* 30 bytes: valid for the library (32), too long for natterd (24) */
+#define LONG_NICK "abcdefghijklmnopqrstuvwxyz0123"
+
+/*
+ * A nick the server refuses, for being too long there or taken, is not
+ * passed over in silence: the reason gives the server's words,
+ * natter_client_current_nick() the guest nick it gave, and the
+ * nick_taken callback may offer another, which is then taken.
+ */
+START_TEST(test_restore_nick_refused)
+{
+	struct natter_options o;
+	struct tn_rec r;
+	struct taken t = {0};
+	char port[8];
+
+	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "chat"), port);
+	o.nick = LONG_NICK;
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(natter_client_current_nick(c), "");
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	ck_assert_msg(!strncmp(natter_client_current_nick(c), "guest", 5),
+	              "current nick %s", natter_client_current_nick(c));
+	ck_assert_str_eq(natter_client_nick(c), LONG_NICK);
+	ck_assert_msg(strstr(natter_client_reason(c), "invalid nick"), "%s",
+	              natter_client_reason(c));
+	natter_client_free(c);
+
+	tn_rec_init(&r, false);
+	r.user = &t;
+	tn_rec_options(&r, &o);
+	o.cb.nick_taken = offer_shorty;
+	c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	pthread_mutex_lock(&r.lock);
+	ck_assert_int_eq(t.calls, 1);
+	ck_assert_str_eq(t.nick, LONG_NICK);
+	pthread_mutex_unlock(&r.lock);
+	ck_assert_str_eq(natter_client_current_nick(c), "shorty");
+	ck_assert_str_eq(natter_client_nick(c), "shorty");
+	natter_client_free(c);
+	tn_rec_free(&r);
+
+	/* taken, and no callback to ask */
+	int squatter = tn_observer(&d, "alice", "lobby");
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "chat"), port);
+	o.nick = "alice";
+	c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	ck_assert_msg(!strncmp(natter_client_current_nick(c), "guest", 5),
+	              "current nick %s", natter_client_current_nick(c));
+	ck_assert_str_eq(natter_client_nick(c), "alice");
+	ck_assert_msg(strstr(natter_client_reason(c), "nick alice is taken"),
+	              "%s", natter_client_reason(c));
+	natter_client_free(c);
+	close(squatter);
+}
+END_TEST
+
 /* ---- the blocking calls' one rule --------------------------------------- */
 
 static char rbuf[64];
@@ -1253,6 +1329,7 @@ static Suite *natter_e2e_suite(void)
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, test_kill_restart_exactly_once);
 	tcase_add_test(tc, test_restore_nick_taken);
+	tcase_add_test(tc, test_restore_nick_refused);
 	tcase_add_test(tc, test_attempts_reset_and_limit);
 	tcase_add_test(tc, test_pong_timeout_sigstop);
 	tcase_add_test(tc, test_no_fd_leak);
