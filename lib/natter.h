@@ -192,8 +192,9 @@ struct natter_options {
 
 	/* the send queue, which is also the outage buffer */
 	int queue_lines;    /* 1..1000000 lines */
-	size_t queue_bytes; /* and at most this many bytes, as sent (CRLF
-	                       and, for chat, 0xFF as IAC IAC included) */
+	size_t queue_bytes; /* and at most this many bytes, as sent: each
+	                       line's text + 2 for its CRLF, for chat each
+	                       0xFF twice (IAC IAC) */
 	int overflow;       /* enum natter_overflow */
 
 	/* chat pacing, to stay under the server's flood control: lines per
@@ -248,7 +249,8 @@ int natter_client_start(natter_client *c);
  * or "\r\n" is dropped; for chat a 0xFF goes out as IAC IAC, a data
  * byte to the server). While disconnected it waits in the queue, which
  * is sent after the next connect, exactly once and in order. Any thread.
- * NATTER_EFULL (queue full, overflow = FAIL), NATTER_ETOOLONG,
+ * NATTER_EFULL (queue full, overflow = FAIL), NATTER_ETOOLONG (longer
+ * than max_line, or more than queue_bytes on its own with its CRLF),
  * NATTER_EINVAL, NATTER_ECLOSED (stopped or gave up).
  */
 int natter_client_send(natter_client *c, const char *line, size_t len);
@@ -298,7 +300,8 @@ int natter_client_flush(natter_client *c, int timeout_ms);
  * A round trip, like nats.c's Flush: queue a /ping behind every line
  * queued so far (it takes a place in the queue: NATTER_EFULL as send)
  * and wait for its answer, which natterd gives only after acting on
- * every line before it (chat: each one relayed to the room); on the echo
+ * every line before it (chat: each one read and relayed to the room, on
+ * its way to every member, no longer waiting on this client); on the echo
  * service, until the ping has come back echoed, after every line before
  * it. The answer is not delivered as a line. 0, NATTER_ETIMEDOUT or, by
  * the rule above, NATTER_ECLOSED or the error the client gave up with.

@@ -1259,20 +1259,24 @@ START_TEST(test_run_for)
 }
 END_TEST
 
-#define SYNC_LINES 300
+#define SYNC_LINES 200
+#define SYNC_RATE  400 /* lines/s natterd reads from a flooding client */
 
 /*
- * After natter_client_flush_server() a second client has every line sent
- * before it (natterd relayed them before answering the ping); the ping's
- * answer is not handed to the caller. On echo, every echoed line is in
- * already when it returns.
+ * natterd reads a flooding client at 400 lines/s: natter_client_flush()
+ * returns once 200 lines are in the socket, natter_client_flush_server()
+ * only once natterd has read and relayed them (about half a second
+ * later), and a second member of the room then gets every one without
+ * further waiting on the sender. The ping's answer is not handed to the
+ * caller. On echo every line is echoed back, in the receive queue, by
+ * the time it returns.
  */
 START_TEST(test_flush_server)
 {
 	struct natter_options o;
 	char port[8], line[256];
 
-	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	tn_start_flood(&d, "ipv4", "127.0.0.1", SYNC_RATE, 20);
 	int obs = tn_observer(&d, "watcher", "sync");
 	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "chat"), port);
 	o.nick = "syncer";
@@ -1282,11 +1286,19 @@ START_TEST(test_flush_server)
 	ck_assert_int_eq(natter_client_connect(c), 0);
 	for (int i = 1; i <= SYNC_LINES; i++)
 		ck_assert_int_eq(natter_client_sendf(c, "sync %d", i), 0);
-	ck_assert_int_eq(natter_client_flush_server(c, 10000), 0);
+	uint64_t t0 = nt_test_now_ms();
+	ck_assert_int_eq(natter_client_flush(c, 10000), 0);
+	int flushed = (int)(nt_test_now_ms() - t0);
+	ck_assert_int_eq(natter_client_flush_server(c, 20000), 0);
+	int synced = (int)(nt_test_now_ms() - t0);
+	int read_ms = (SYNC_LINES - 20) * 1000 / SYNC_RATE;
+	ck_assert_msg(synced >= read_ms * 8 / 10,
+	              "flush_server returned after %d ms, natterd needs %d "
+	              "to read the lines",
+	              synced, read_ms);
 	ck_assert_uint_eq(natter_client_pending(c), 0);
-	/* every line is in the observer's socket: no waiting needed */
 	for (int next = 1; next <= SYNC_LINES;) {
-		ssize_t n = tn_obs_line(obs, line, sizeof(line), 0);
+		ssize_t n = tn_obs_line(obs, line, sizeof(line), 1000);
 		ck_assert_msg(n > 0, "observer: line %d not there", next);
 		int seq;
 		if (sscanf(line, "<syncer> sync %d", &seq) != 1)
@@ -1298,6 +1310,10 @@ START_TEST(test_flush_server)
 		ck_assert_msg(!strstr(line, "natter-sync"), "%s", line);
 	natter_client_free(c);
 	close(obs);
+	fprintf(stderr,
+	        "flush_server: %d lines to a %d lines/s natterd: flush %d ms, "
+	        "flush_server %d ms\n",
+	        SYNC_LINES, SYNC_RATE, flushed, synced);
 
 	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "echo"), port);
 	o.service = NATTER_SERVICE_ECHO;
