@@ -298,11 +298,12 @@ int natter_client_run_for(natter_client *c, int timeout_ms);
 int natter_client_flush(natter_client *c, int timeout_ms);
 /*
  * A round trip, like nats.c's Flush: queue a /ping behind every line
- * queued so far (it takes a place in the queue: NATTER_EFULL as send)
- * and wait for its answer, which natterd gives only after acting on
- * every line before it (chat: each one read and relayed to the room, on
- * its way to every member, no longer waiting on this client); on the echo
- * service, until the ping has come back echoed, after every line before
+ * queued so far (it takes a place in the queue: NATTER_EFULL or
+ * NATTER_ETOOLONG as a send; drop-oldest may drop it, and the call then
+ * ends in NATTER_ETIMEDOUT) and wait for its answer, which natterd gives only
+ * after acting on every line before it (chat: each one read and relayed to the
+ * room, on its way to every member, no longer waiting on this client); on the
+ * echo service, until the ping has come back echoed, after every line before
  * it. The answer is not delivered as a line. 0, NATTER_ETIMEDOUT or, by
  * the rule above, NATTER_ECLOSED or the error the client gave up with.
  */
