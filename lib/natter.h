@@ -353,7 +353,8 @@ const char *natter_client_room(const natter_client *c);
 /* "127.0.0.1:4000", "[::1]:4000" or the socket path; "" when not
  * connected */
 const char *natter_client_peer(const natter_client *c);
-/* why the last connect failed or the last session ended; "" if none */
+/* why the last connect failed, the last session ended or the server
+ * refused the nick; "" if none */
 const char *natter_client_reason(const natter_client *c);
 void *natter_client_data(const natter_client *c);
 
