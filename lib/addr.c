@@ -65,6 +65,17 @@ size_t natter__addr_from_ai(const struct addrinfo *ai, struct natter__addr *a,
 	return n;
 }
 
+bool natter__port_valid(const char *s)
+{
+	unsigned long v = 0;
+	size_t i = 0;
+
+	/* getaddrinfo() would take "99999" modulo 65536 and "0" as is */
+	for (; s[i] >= '0' && s[i] <= '9' && i < 6; i++)
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	return i > 0 && !s[i] && v >= 1 && v <= 65535;
+}
+
 static int fam(const struct natter__addr *a)
 {
 	return a->ss.ss_family;

@@ -170,8 +170,9 @@ static int check_options(const struct natter_options *o, char *msg, size_t size)
 		snprintf(msg, size, "host: empty");
 		return NATTER_EINVAL;
 	}
-	if (o->port && !*o->port) {
-		snprintf(msg, size, "port: empty");
+	if (o->port && !natter__port_valid(o->port)) {
+		snprintf(msg, size,
+		         "port: \"%.16s\" is not a number in 1..65535", o->port);
 		return NATTER_EINVAL;
 	}
 	if (check_addresses(o->addresses, msg, size) < 0)
@@ -509,6 +510,14 @@ int natter_client_fd(const natter_client *c)
 const char *natter_client_nick(const natter_client *c)
 {
 	return c ? c->ses.want_nick : "";
+}
+
+const char *natter_client_current_nick(const natter_client *c)
+{
+	if (!c || (c->state != NATTER__ST_CONNECTED &&
+	           c->state != NATTER__ST_RESTORING))
+		return "";
+	return c->ses.nick;
 }
 
 const char *natter_client_room(const natter_client *c)

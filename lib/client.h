@@ -83,6 +83,12 @@ struct natter_client {
 	char *rdbuf;
 	struct natter__rline *rq_head, *rq_tail;
 	size_t rq_len;
+	/* the server's error while restoring: why the nick was refused */
+	char refusal[NATTER__REASON_MAX];
+	/* natter_client_flush_server(): the ping whose answer it awaits;
+	 * "" once that came (or when none is awaited) */
+	char sync_token[NATTER__TOKEN_MAX + 1];
+	unsigned long long sync_seq;
 	char reason[NATTER__REASON_MAX];
 	char peer[NATTER__PEER_MAX];
 };
@@ -91,6 +97,8 @@ struct natter_client {
 void natter__set_state(natter_client *c, enum natter__state s);
 int natter__process(natter_client *c);
 bool natter__terminal(const natter_client *c);
+/* natter_client_stop() was called (the state may not show it yet) */
+bool natter__stop_requested(natter_client *c);
 /* what a driving call returns once the client is done */
 int natter__terminal_code(const natter_client *c);
 void natter__teardown(natter_client *c);

@@ -136,7 +136,7 @@ void natter__teardown(natter_client *c)
 
 /* ---- giving up, waiting, starting over ---- */
 
-static bool stop_requested(natter_client *c)
+bool natter__stop_requested(natter_client *c)
 {
 	pthread_mutex_lock(&c->lock);
 	bool stop = c->stop_req;
@@ -195,7 +195,7 @@ static void conn_lost(natter_client *c, int err, uint64_t now)
 	c->last_err = err;
 	if (was_up && c->o.cb.disconnected)
 		c->o.cb.disconnected(c, err, c->reason, c->o.data);
-	if (stop_requested(c))
+	if (natter__stop_requested(c))
 		return; /* process() finishes the stop */
 	schedule_retry(c, err);
 }
@@ -250,15 +250,6 @@ static size_t numeric(natter_client *c, const char *host,
 	return n;
 }
 
-static int ai_family(const natter_client *c)
-{
-	if (c->o.family == NATTER_FAMILY_IPV4_ONLY)
-		return AF_INET;
-	if (c->o.family == NATTER_FAMILY_IPV6_ONLY)
-		return AF_INET6;
-	return AF_UNSPEC;
-}
-
 static void resolved(natter_client *c, struct addrinfo *res, int gai_err,
                      uint64_t now)
 {
@@ -302,12 +293,14 @@ static void cycle_start(natter_client *c, uint64_t now)
 		begin_addrs(c, a, n, now);
 		return;
 	}
-	if (natter__resolve_start(&c->job, c->host, c->port, ai_family(c),
+	/* every family: a name without one of the wanted family is then
+	 * NATTER_ENOADDR from the ordering, as a numeric address is */
+	if (natter__resolve_start(&c->job, c->host, c->port, AF_UNSPEC,
 	                          c->evfd) < 0) {
 		/* no thread to be had: look up here, blocking, rather than
 		 * not at all */
 		struct addrinfo hints = {0}, *res = NULL;
-		hints.ai_family = ai_family(c);
+		hints.ai_family = AF_UNSPEC;
 		hints.ai_socktype = SOCK_STREAM;
 		int rc = getaddrinfo(c->host, c->port, &hints, &res);
 		resolved(c, res, rc, natter__now_ms());
@@ -411,6 +404,7 @@ static void won(natter_client *c, int fd, size_t idx, uint64_t now)
 	natter__pacer_init(&c->pacer, c->o.send_rate, c->o.send_burst, now);
 	c->pace_at = NATTER__NEVER;
 	c->nick_tries = 0;
+	c->refusal[0] = '\0';
 	if (c->o.service == NATTER_SERVICE_ECHO) {
 		established(c, now);
 		return;
@@ -419,25 +413,41 @@ static void won(natter_client *c, int fd, size_t idx, uint64_t now)
 	restore_send(c, true, true, now);
 }
 
+/*
+ * The server gave another nick than the one asked for: taken, or not
+ * valid there (natterd's chat.max_nick may be shorter than ours). The
+ * caller hears of it through nick_taken and the reason, and may offer
+ * another; natter_client_current_nick() has what the server gave.
+ */
+static bool nick_refused(natter_client *c, uint64_t now)
+{
+	struct natter__session *s = &c->ses;
+	char wanted[NATTER__NICK_MAX + 1];
+
+	reasonf(c, "%s refused the nick %s: %s", c->peer, s->want_nick,
+	        c->refusal[0] ? c->refusal : "no reason given");
+	if (!c->o.cb.nick_taken)
+		return false;
+	memcpy(wanted, s->want_nick, sizeof(wanted));
+	const char *alt = c->o.cb.nick_taken(c, wanted, c->o.data);
+	if (!alt || !natter__nick_valid(alt) || !strncasecmp(alt, "guest", 5) ||
+	    c->nick_tries >= NICK_TRIES)
+		return false;
+	c->nick_tries++;
+	snprintf(s->want_nick, sizeof(s->want_nick), "%s", alt);
+	s->taken[0] = '\0';
+	c->refusal[0] = '\0';
+	restore_send(c, true, false, now);
+	return true;
+}
+
 static void restore_done(natter_client *c, uint64_t now)
 {
 	struct natter__session *s = &c->ses;
 
 	if (s->want_nick[0] && strcasecmp(s->nick, s->want_nick) &&
-	    !strcasecmp(s->taken, s->want_nick) && c->o.cb.nick_taken) {
-		char wanted[NATTER__NICK_MAX + 1];
-		memcpy(wanted, s->want_nick, sizeof(wanted));
-		const char *alt = c->o.cb.nick_taken(c, wanted, c->o.data);
-		if (alt && natter__nick_valid(alt) &&
-		    strncasecmp(alt, "guest", 5) &&
-		    c->nick_tries < NICK_TRIES) {
-			c->nick_tries++;
-			snprintf(s->want_nick, sizeof(s->want_nick), "%s", alt);
-			s->taken[0] = '\0';
-			restore_send(c, true, false, now);
-			return;
-		}
-	}
+	    nick_refused(c, now))
+		return;
 	established(c, now);
 }
 
@@ -489,6 +499,32 @@ static void deliver(natter_client *c, const struct natter_line *l)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* the answer to natter_client_flush_server()'s ping: a chat pong, or
+ * for echo the ping line itself coming back */
+static bool sync_reply(natter_client *c, const struct natter_line *l)
+{
+	size_t n = strlen(c->sync_token), m;
+	const char *text = l->text, *pre = "pong ";
+
+	if (!n)
+		return false;
+	if (c->o.service == NATTER_SERVICE_ECHO) {
+		text = l->raw;
+		m = l->raw_len;
+		pre = "/ping ";
+	} else if (l->type == NATTER_LINE_NOTICE) {
+		m = l->text_len;
+	} else {
+		return false;
+	}
+	size_t p = strlen(pre);
+	if (m != p + n || memcmp(text, pre, p) ||
+	    memcmp(text + p, c->sync_token, n))
+		return false;
+	c->sync_token[0] = '\0';
+	return true;
+}
+
 static void on_line(natter_client *c, const char *line, size_t len, bool cut,
                     uint64_t now)
 {
@@ -496,6 +532,8 @@ static void on_line(natter_client *c, const char *line, size_t len, bool cut,
 
 	natter_parse_line(line, len, &l);
 	l.truncated = cut;
+	if (sync_reply(c, &l))
+		return;
 	switch (natter__session_line(&c->ses, &l,
 	                             c->state == NATTER__ST_CONNECTED)) {
 	case NATTER__SEV_PONG:
@@ -508,6 +546,13 @@ static void on_line(natter_client *c, const char *line, size_t len, bool cut,
 		c->server_max_line = c->ses.max_line;
 		pthread_mutex_unlock(&c->lock);
 		break; /* and the caller sees it too */
+	case NATTER__SEV_NONE:
+	case NATTER__SEV_NICK_TAKEN:
+		if (c->state == NATTER__ST_RESTORING &&
+		    l.type == NATTER_LINE_ERROR)
+			snprintf(c->refusal, sizeof(c->refusal), "%.*s",
+			         (int)l.text_len, l.text);
+		break;
 	default:
 		break;
 	}
@@ -707,7 +752,7 @@ int natter__process(natter_client *c)
 
 	if (natter__terminal(c))
 		return NATTER_ECLOSED;
-	if (c->state == NATTER__ST_IDLE && !stop_requested(c))
+	if (c->state == NATTER__ST_IDLE && !natter__stop_requested(c))
 		cycle_start(c, now);
 	int n = epoll_wait(c->epfd, ev, EVENTS_MAX, 0);
 	for (int i = 0; i < n; i++) {
@@ -721,7 +766,7 @@ int natter__process(natter_client *c)
 			attempt_ready(c, (size_t)(tag - NATTER__TAG_ATTEMPT),
 			              now);
 	}
-	if (stop_requested(c)) {
+	if (natter__stop_requested(c)) {
 		natter__teardown(c);
 		natter__set_state(c, NATTER__ST_STOPPED);
 		return NATTER_ECLOSED;

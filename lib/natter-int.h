@@ -151,6 +151,8 @@ void natter__addr_format(const struct natter__addr *a, char *buf, size_t size);
  * preferred family or, for ANY, that of the first address. Returns the
  * new count.
  */
+/* a decimal port 1..65535, digits only: no sign, no space, no name */
+bool natter__port_valid(const char *s);
 size_t natter__addr_order(struct natter__addr *a, size_t n, int family);
 /* addresses from a getaddrinfo list, at most max */
 size_t natter__addr_from_ai(const struct addrinfo *ai, struct natter__addr *a,

@@ -88,7 +88,8 @@ struct natter_line {
 
 /*
  * Classify one line (without CRLF; len bytes, need not be NUL-terminated).
- * Returns the type (>= 0), or NATTER_EINVAL for NULL pointers. A line
+ * Returns the type (>= 0), or NATTER_EINVAL for a NULL line (even with
+ * len 0: an empty line is "") or out. A line
  * whose marker is malformed (bad nick, missing space) is NATTER_LINE_OTHER
  * with text = the whole line.
  */
@@ -149,9 +150,15 @@ struct natter_callbacks {
 	 * natter_client_receive() */
 	void (*line)(natter_client *c, const struct natter_line *line,
 	             void *data);
-	/* chat: restoring the nick found it taken. Return another nick to
-	 * try (copied at once), or NULL to carry on with the one the server
-	 * gave; lines queued during the outage go out only after this. */
+	/* chat: the server refused the nick to restore (taken, or not valid
+	 * there: natterd's chat.max_nick may be shorter than the 32 bytes
+	 * the library allows); natter_client_reason() has the server's
+	 * words. Return another nick to try (copied at once; up to 5 per
+	 * connect), or NULL to carry on with the one the server gave
+	 * (natter_client_current_nick()); lines queued during the outage go
+	 * out only after this. Without this callback the session goes on
+	 * under the server's nick, the reason says why, and
+	 * natter_client_current_nick() differs from natter_client_nick(). */
 	const char *(*nick_taken)(natter_client *c, const char *nick,
 	                          void *data);
 };
@@ -176,12 +183,16 @@ struct natter_callbacks {
 struct natter_options {
 	size_t size; /* set by natter_options_init(); first, in every release */
 	const char *host; /* name or numeric address (TCP) */
-	const char *port; /* number or service; NULL: 4000 chat, 4007 echo */
+	/* decimal digits, 1..65535, no service names (else NATTER_EINVAL
+	 * from natter_client_new()); NULL: 4000 chat, 4007 echo */
+	const char *port;
 	const char *unix_path; /* a unix socket instead of host */
 	/* NULL-terminated numeric addresses to race instead of resolving
 	 * host (which then only names the server in messages); at most 16 */
 	const char *const *addresses;
-	int family;  /* enum natter_family */
+	/* enum natter_family; a name with no address of an _ONLY family
+	 * is NATTER_ENOADDR, like a numeric address of the other */
+	int family;
 	int service; /* enum natter_service */
 
 	int connect_timeout_ms; /* one whole connect: lookup + every attempt */
@@ -202,8 +213,9 @@ struct natter_options {
 
 	/* the send queue, which is also the outage buffer */
 	int queue_lines;    /* 1..1000000 lines */
-	size_t queue_bytes; /* and at most this many bytes, as sent (CRLF
-	                       and, for chat, 0xFF as IAC IAC included) */
+	size_t queue_bytes; /* and at most this many bytes, as sent: each
+	                       line's text + 2 for its CRLF, for chat each
+	                       0xFF twice (IAC IAC) */
 	int overflow;       /* enum natter_overflow */
 
 	/* chat pacing, to stay under the server's flood control: lines per
@@ -283,7 +295,8 @@ int natter_client_start(natter_client *c);
  * last announced ("*** limits: max_line=N", natter-protocol(7); kept
  * across outages; none is known before the first session, when only
  * max_line applies and a longer line is refused by the server instead).
- * NATTER_EFULL (queue full, overflow = FAIL),
+ * NATTER_ETOOLONG also for a line of more than queue_bytes on its own
+ * with its CRLF. NATTER_EFULL (queue full, overflow = FAIL),
  * NATTER_EINVAL, NATTER_ECLOSED (stopped or gave up).
  */
 int natter_client_send(natter_client *c, const char *line, size_t len);
@@ -298,8 +311,18 @@ size_t natter_client_pending(natter_client *c);
 void natter_client_stats(natter_client *c, struct natter_stats *out);
 
 /* ---- blocking use -------------------------------------------------------
- * Negative timeouts wait forever. On a client that gave up these return
- * the error it gave up with; on a stopped one NATTER_ECLOSED.
+ * Negative timeouts wait forever.
+ *
+ * One rule for every blocking call (connect, run, run_for, flush,
+ * flush_server, close, receive): once the client is stopped
+ * (natter_client_stop(), or after natter_client_close()) it returns
+ * NATTER_ECLOSED, and once it gave up the error it gave up with
+ * (NATTER_ECLOSED if none); whether that was so before the call or
+ * happened during it, and before the call's own condition is looked at
+ * (so flushing an empty queue of a stopped client is NATTER_ECLOSED).
+ * Two exceptions say what the call is for: run and run_for return 0 when
+ * natter_client_stop() ends them while they run, and receive first hands
+ * out lines that had already arrived.
  */
 
 /* until the session is up (or the client gives up) */
@@ -307,16 +330,38 @@ int natter_client_connect(natter_client *c);
 /* until natter_client_stop() (then 0) or the client gives up */
 int natter_client_run(natter_client *c);
 /*
+ * run for at most timeout_ms (negative: 0): NATTER_ETIMEDOUT when that
+ * time is up (the client is still fine: call again), 0 if
+ * natter_client_stop() ended it sooner, or the error the client gave up
+ * with. A bot that wants to stop on its own needs no second thread.
+ */
+int natter_client_run_for(natter_client *c, int timeout_ms);
+/*
  * until no user line is left in the queue: 0 or NATTER_ETIMEDOUT. The
- * lines are then written, not yet read by the server.
+ * lines are then written to the socket, not yet read by the server: for
+ * that, natter_client_flush_server().
  */
 int natter_client_flush(natter_client *c, int timeout_ms);
+/*
+ * A round trip, like nats.c's Flush: queue a /ping behind every line
+ * queued so far (it takes a place in the queue: NATTER_EFULL or
+ * NATTER_ETOOLONG as a send; drop-oldest may drop it, and the call then
+ * ends in NATTER_ETIMEDOUT) and wait for its answer, which natterd gives only
+ * after acting on every line before it (chat: each one read and relayed to the
+ * room, on its way to every member, no longer waiting on this client); on the
+ * echo service, until the ping has come back echoed, after every line before
+ * it. The answer is not delivered as a line. 0, NATTER_ETIMEDOUT or, by
+ * the rule above, NATTER_ECLOSED or the error the client gave up with.
+ */
+int natter_client_flush_server(natter_client *c, int timeout_ms);
 /*
  * End gracefully: flush (reconnecting if need be), shut down the sending
  * side, and read (lines still go to the callback or the receive queue)
  * until the server closes too, which natterd does only once it has acted
- * on every line. 0 then; NATTER_ETIMEDOUT, or the error that ended the
- * connection or made the client give up. The client is stopped after.
+ * on every line. 0 then, and only then: no line of the queue was lost.
+ * Else NATTER_ETIMEDOUT, the error that ended the connection or made the
+ * client give up, or NATTER_ECLOSED (stopped, or a line another thread
+ * queued meanwhile was not sent). The client is stopped after.
  */
 int natter_client_close(natter_client *c, int timeout_ms);
 /*
@@ -344,13 +389,18 @@ int natter_client_process(natter_client *c);
 /* ---- the session (driving thread) -------------------------------------- */
 
 /* the nick and room to restore (from options, then from what the server
- * confirmed); "" when none */
+ * confirmed); "" when none. A nick the server refused stays the one to
+ * restore, to be asked for again on the next connect. */
 const char *natter_client_nick(const natter_client *c);
+/* the nick the server gave this session (a guest nick when it refused
+ * ours); "" while not connected and for echo */
+const char *natter_client_current_nick(const natter_client *c);
 const char *natter_client_room(const natter_client *c);
 /* "127.0.0.1:4000", "[::1]:4000" or the socket path; "" when not
  * connected */
 const char *natter_client_peer(const natter_client *c);
-/* why the last connect failed or the last session ended; "" if none */
+/* why the last connect failed, the last session ended or the server
+ * refused the nick; "" if none */
 const char *natter_client_reason(const natter_client *c);
 void *natter_client_data(const natter_client *c);
 

@@ -95,10 +95,8 @@ int natter_parse_line(const char *line, size_t len, struct natter_line *out)
 {
 	size_t t, nl;
 
-	if (!out || (!line && len))
+	if (!out || !line)
 		return NATTER_EINVAL;
-	if (!line)
-		line = "";
 	memset(out, 0, sizeof(*out));
 	out->raw = line;
 	out->raw_len = len;

@@ -107,8 +107,10 @@ int natter__queue_push(struct natter__queue *q, const char *line, size_t len)
 {
 	size_t n = wire_len(q, line, len);
 
+	/* would never fit, whatever we drop or wait for: not a full queue
+	 * that a retry could find emptied */
 	if (n > q->max_bytes)
-		return NATTER_EFULL; /* would never fit, whatever we drop */
+		return NATTER_ETOOLONG;
 	if (!fits(q, n)) {
 		if (q->overflow != NATTER_OVERFLOW_DROP_OLDEST)
 			return NATTER_EFULL;

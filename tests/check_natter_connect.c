@@ -238,6 +238,75 @@ START_TEST(test_family_only)
 }
 END_TEST
 
+/*
+ * A port is a decimal number 1..65535 and nothing else: getaddrinfo()
+ * would take 99999 as 34463, 0 as is and look a name up in
+ * /etc/services; none of them is what the caller meant.
+ */
+START_TEST(test_bad_ports)
+{
+	static const char *const bad[] = {
+	    "0",   "99999", "65536", "abc",  "-1",      "+80", " 80",
+	    "80 ", "4000x", "0x50",  "http", "1000000", ""};
+	static const char *const good[] = {"1", "80", "4000", "65535", "00080"};
+	struct natter_options o;
+	int err;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		natter_options_init(&o);
+		o.host = "127.0.0.1";
+		o.port = bad[i];
+		err = 0;
+		ck_assert_msg(!natter_client_new(&o, &err), "port \"%s\" taken",
+		              bad[i]);
+		ck_assert_msg(err == NATTER_EINVAL, "port \"%s\": %s", bad[i],
+		              natter_err_name(err));
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		natter_options_init(&o);
+		o.host = "127.0.0.1";
+		o.port = good[i];
+		natter_client *c = natter_client_new(&o, &err);
+		ck_assert_msg(c, "port \"%s\": %s", good[i],
+		              natter_err_name(err));
+		natter_client_free(c);
+	}
+}
+END_TEST
+
+/*
+ * A host name with no address of the one family allowed is
+ * NATTER_ENOADDR, as a numeric address of the other family is: the name
+ * itself was found.
+ */
+START_TEST(test_name_without_family)
+{
+	struct natter_options o;
+	char port[8], peer[256];
+	int took;
+	bool v4 = localhost_has(AF_INET), v6 = localhost_has(AF_INET6);
+
+	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	tn_options(&o, "localhost", nt_daemon_port(&d, "chat"), port);
+	if (v4 == v6) {
+		fprintf(stderr,
+		        "localhost has %s: using a name of one family "
+		        "is not possible here\n",
+		        v4 ? "both families" : "no address");
+		ck_assert(v4); /* a resolver that does not know localhost */
+		return;
+	}
+	o.family = v4 ? NATTER_FAMILY_IPV6_ONLY : NATTER_FAMILY_IPV4_ONLY;
+	ck_assert_int_eq(connect_with(&o, peer, sizeof(peer), &took),
+	                 NATTER_ENOADDR);
+	ck_assert_msg(strstr(peer, "no address of the wanted family"), "%s",
+	              peer);
+	o.family = v4 ? NATTER_FAMILY_IPV4_ONLY : NATTER_FAMILY_IPV6_ONLY;
+	ck_assert_int_eq(connect_with(&o, peer, sizeof(peer), &took),
+	                 v4 ? 0 : NATTER_ECONNREFUSED);
+}
+END_TEST
+
 /* a unix socket: the session restores over it like over TCP */
 START_TEST(test_unix_socket)
 {
@@ -283,6 +352,8 @@ static Suite *natter_connect_suite(void)
 	tcase_add_test(tc, test_connect_timeout);
 	tcase_add_test(tc, test_family_only);
 	tcase_add_test(tc, test_unix_socket);
+	tcase_add_test(tc, test_bad_ports);
+	tcase_add_test(tc, test_name_without_family);
 	suite_add_tcase(s, tc);
 	return s;
 }

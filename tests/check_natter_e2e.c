@@ -501,7 +501,7 @@ START_TEST(test_close_delivers_everything)
 	ck_assert_msg(rc == 0, "close: %s", natter_err_name(rc));
 	ck_assert_int_eq(natter_client_state(c), NATTER_STATE_STOPPED);
 	ck_assert_int_eq(natter_client_send(c, "late", 4), NATTER_ECLOSED);
-	ck_assert_int_eq(natter_client_close(c, 0), 0);
+	ck_assert_int_eq(natter_client_close(c, 0), NATTER_ECLOSED);
 	/* every pong came before the end, and is still there to read */
 	for (int i = 1; i <= CLOSE_LINES; i++) {
 		char want[64];
@@ -1041,6 +1041,392 @@ START_TEST(test_no_fd_leak)
 }
 END_TEST
 
+static const char *offer_shorty(natter_client *c, const char *nick, void *data)
+{
+	struct tn_rec *r = data;
+	struct taken *t = r->user;
+
+	(void)c;
+	pthread_mutex_lock(&r->lock);
+	t->calls++;
+	snprintf(t->nick, sizeof(t->nick), "%s", nick);
+	pthread_mutex_unlock(&r->lock);
+	return "shorty";
+}
+
+/* 30 bytes: valid for the library (32), too long for natterd (24) */
+#define LONG_NICK "abcdefghijklmnopqrstuvwxyz0123"
+
+/*
+ * A nick the server refuses, for being too long there or taken, is not
+ * passed over in silence: the reason gives the server's words,
+ * natter_client_current_nick() the guest nick it gave, and the
+ * nick_taken callback may offer another, which is then taken.
+ */
+START_TEST(test_restore_nick_refused)
+{
+	struct natter_options o;
+	struct tn_rec r;
+	struct taken t = {0};
+	char port[8];
+
+	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "chat"), port);
+	o.nick = LONG_NICK;
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(natter_client_current_nick(c), "");
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	ck_assert_msg(!strncmp(natter_client_current_nick(c), "guest", 5),
+	              "current nick %s", natter_client_current_nick(c));
+	ck_assert_str_eq(natter_client_nick(c), LONG_NICK);
+	ck_assert_msg(strstr(natter_client_reason(c), "invalid nick"), "%s",
+	              natter_client_reason(c));
+	natter_client_free(c);
+
+	tn_rec_init(&r, false);
+	r.user = &t;
+	tn_rec_options(&r, &o);
+	o.cb.nick_taken = offer_shorty;
+	c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	pthread_mutex_lock(&r.lock);
+	ck_assert_int_eq(t.calls, 1);
+	ck_assert_str_eq(t.nick, LONG_NICK);
+	pthread_mutex_unlock(&r.lock);
+	ck_assert_str_eq(natter_client_current_nick(c), "shorty");
+	ck_assert_str_eq(natter_client_nick(c), "shorty");
+	natter_client_free(c);
+	tn_rec_free(&r);
+
+	/* taken, and no callback to ask */
+	int squatter = tn_observer(&d, "alice", "lobby");
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "chat"), port);
+	o.nick = "alice";
+	c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	ck_assert_msg(!strncmp(natter_client_current_nick(c), "guest", 5),
+	              "current nick %s", natter_client_current_nick(c));
+	ck_assert_str_eq(natter_client_nick(c), "alice");
+	ck_assert_msg(strstr(natter_client_reason(c), "nick alice is taken"),
+	              "%s", natter_client_reason(c));
+	natter_client_free(c);
+	close(squatter);
+}
+END_TEST
+
+/* ---- the blocking calls' one rule --------------------------------------- */
+
+static char rbuf[64];
+
+static int call_connect(natter_client *c, int ms)
+{
+	(void)ms;
+	return natter_client_connect(c);
+}
+
+static int call_run(natter_client *c, int ms)
+{
+	(void)ms;
+	return natter_client_run(c);
+}
+
+static int call_run_for(natter_client *c, int ms)
+{
+	return natter_client_run_for(c, ms);
+}
+
+static int call_flush(natter_client *c, int ms)
+{
+	return natter_client_flush(c, ms);
+}
+
+static int call_flush_server(natter_client *c, int ms)
+{
+	return natter_client_flush_server(c, ms);
+}
+
+static int call_close(natter_client *c, int ms)
+{
+	return natter_client_close(c, ms);
+}
+
+static int call_receive(natter_client *c, int ms)
+{
+	return natter_client_receive(c, rbuf, sizeof(rbuf), ms);
+}
+
+static const struct blocking_call {
+	const char *name;
+	int (*fn)(natter_client *c, int ms);
+	int on_stop; /* when natter_client_stop() ends it while it runs */
+} calls[] = {
+    {"connect", call_connect, NATTER_ECLOSED},
+    {"run", call_run, 0},
+    {"run_for", call_run_for, 0},
+    {"flush", call_flush, NATTER_ECLOSED},
+    {"flush_server", call_flush_server, NATTER_ECLOSED},
+    {"close", call_close, NATTER_ECLOSED},
+    {"receive", call_receive, NATTER_ECLOSED},
+};
+#define N_CALLS (sizeof(calls) / sizeof(calls[0]))
+
+/* a client of a port nobody listens on, with lines queued */
+static natter_client *refused_client(uint16_t port, bool retry, int lines)
+{
+	struct natter_options o;
+	char portbuf[8];
+
+	tn_options(&o, "127.0.0.1", port, portbuf);
+	o.retry_first_connect = retry;
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	for (int i = 0; i < lines; i++)
+		ck_assert_int_eq(natter_client_sendf(c, "unsent %d", i), 0);
+	return c;
+}
+
+/*
+ * Every blocking call, on a client stopped before it (just stopped, or
+ * stopped and processed), on one that gave up, with an empty queue and
+ * with lines queued: NATTER_ECLOSED when stopped, the error it gave up
+ * with when it gave up, at once, and never 0.
+ */
+START_TEST(test_blocking_rule_after)
+{
+	uint16_t chat, echo;
+
+	free_ports(&chat, &echo);
+	for (size_t i = 0; i < N_CALLS; i++) {
+		for (int lines = 0; lines <= 2; lines += 2) {
+			for (int how = 0; how < 3; how++) {
+				natter_client *c =
+				    refused_client(chat, how < 2, lines);
+				int want = NATTER_ECLOSED;
+				if (how == 2) {
+					ck_assert_int_eq(
+					    natter_client_connect(c),
+					    NATTER_ECONNREFUSED);
+					want = NATTER_ECONNREFUSED;
+				} else {
+					natter_client_stop(c);
+					if (how == 1)
+						natter_client_process(c);
+				}
+				uint64_t t0 = nt_test_now_ms();
+				int rc = calls[i].fn(c, 5000);
+				int took = (int)(nt_test_now_ms() - t0);
+				ck_assert_msg(
+				    rc == want,
+				    "%s, %d lines, case %d: %s, want %s",
+				    calls[i].name, lines, how,
+				    natter_err_name(rc), natter_err_name(want));
+				ck_assert_msg(took < 1000, "%s took %d ms",
+				              calls[i].name, took);
+				ck_assert_uint_eq(natter_client_pending(c),
+				                  (size_t)lines);
+				natter_client_free(c);
+			}
+		}
+	}
+}
+END_TEST
+
+struct stopper {
+	pthread_t t;
+	natter_client *c;
+	int after_ms;
+};
+
+static void *stopper_main(void *arg)
+{
+	struct stopper *s = arg;
+
+	nt_sleep_ms(s->after_ms);
+	natter_client_stop(s->c);
+	return NULL;
+}
+
+/*
+ * Every blocking call on a client that keeps retrying a refused port
+ * with a line queued, stopped from another thread while the call waits:
+ * it returns soon after, with NATTER_ECLOSED, except run and run_for,
+ * which were waiting for just that: 0.
+ */
+START_TEST(test_blocking_rule_during)
+{
+	uint16_t chat, echo;
+
+	free_ports(&chat, &echo);
+	for (size_t i = 0; i < N_CALLS; i++) {
+		natter_client *c = refused_client(chat, true, 1);
+		struct stopper s = {.c = c, .after_ms = 200};
+		ck_assert_int_eq(pthread_create(&s.t, NULL, stopper_main, &s),
+		                 0);
+		uint64_t t0 = nt_test_now_ms();
+		int rc = calls[i].fn(c, 20000);
+		int took = (int)(nt_test_now_ms() - t0);
+		pthread_join(s.t, NULL);
+		ck_assert_msg(rc == calls[i].on_stop, "%s: %s, want %s",
+		              calls[i].name, natter_err_name(rc),
+		              natter_err_name(calls[i].on_stop));
+		ck_assert_msg(took >= 150 && took < 5000, "%s took %d ms",
+		              calls[i].name, took);
+		ck_assert_int_eq(natter_client_state(c), NATTER_STATE_STOPPED);
+		natter_client_free(c);
+	}
+}
+END_TEST
+
+/*
+ * A client retrying a refused port with 3 lines queued, then stopped:
+ * natter_client_close() cannot deliver them and must not say 0.
+ */
+START_TEST(test_close_with_lines_unsent)
+{
+	struct tn_rec r;
+	struct natter_options o;
+	uint16_t chat, echo;
+	char port[8];
+	int two = 2;
+
+	free_ports(&chat, &echo);
+	tn_rec_init(&r, false);
+	tn_options(&o, "127.0.0.1", chat, port);
+	tn_rec_options(&r, &o);
+	o.retry_first_connect = true;
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(natter_client_sendf(c, "line %d", i), 0);
+	ck_assert(tn_wait(&r, c, tn_at_least_reconnecting, &two, 5000));
+	natter_client_stop(c);
+	ck_assert_int_eq(natter_client_process(c), NATTER_ECLOSED);
+	int rc = natter_client_close(c, 100);
+	ck_assert_msg(rc == NATTER_ECLOSED, "close: %s", natter_err_name(rc));
+	ck_assert_uint_eq(natter_client_pending(c), 3);
+	natter_client_free(c);
+	tn_rec_free(&r);
+}
+END_TEST
+
+/*
+ * natter_client_run_for() returns NATTER_ETIMEDOUT after about its time,
+ * with the session still up and serving, and 0 soon after a stop.
+ */
+START_TEST(test_run_for)
+{
+	struct natter_options o;
+	char port[8];
+
+	tn_start(&d, "ipv4", "127.0.0.1", 0, 0);
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "echo"), port);
+	o.service = NATTER_SERVICE_ECHO;
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	ck_assert_int_eq(natter_client_send(c, "tick", 4), 0);
+	uint64_t t0 = nt_test_now_ms();
+	int rc = natter_client_run_for(c, 300);
+	int took = (int)(nt_test_now_ms() - t0);
+	ck_assert_msg(rc == NATTER_ETIMEDOUT, "%s", natter_err_name(rc));
+	ck_assert_msg(took >= 300 && took < 1500, "took %d ms", took);
+	ck_assert_int_eq(natter_client_state(c), NATTER_STATE_CONNECTED);
+	/* it drove the client meanwhile: the echo is in */
+	ck_assert_int_eq(natter_client_receive(c, rbuf, sizeof(rbuf), 0), 4);
+	ck_assert_str_eq(rbuf, "tick");
+
+	struct stopper s = {.c = c, .after_ms = 100};
+	ck_assert_int_eq(pthread_create(&s.t, NULL, stopper_main, &s), 0);
+	t0 = nt_test_now_ms();
+	rc = natter_client_run_for(c, 10000);
+	took = (int)(nt_test_now_ms() - t0);
+	pthread_join(s.t, NULL);
+	ck_assert_msg(rc == 0, "%s", natter_err_name(rc));
+	ck_assert_msg(took < 2000, "took %d ms", took);
+	ck_assert_int_eq(natter_client_run_for(c, 10), NATTER_ECLOSED);
+	natter_client_free(c);
+}
+END_TEST
+
+#define SYNC_LINES 200
+#define SYNC_RATE  400 /* lines/s natterd reads from a flooding client */
+
+/*
+ * natterd reads a flooding client at 400 lines/s: natter_client_flush()
+ * returns once 200 lines are in the socket, natter_client_flush_server()
+ * only once natterd has read and relayed them (about half a second
+ * later), and a second member of the room then gets every one without
+ * further waiting on the sender. The ping's answer is not handed to the
+ * caller. On echo every line is echoed back, in the receive queue, by
+ * the time it returns.
+ */
+START_TEST(test_flush_server)
+{
+	struct natter_options o;
+	char port[8], line[256];
+
+	tn_start_flood(&d, "ipv4", "127.0.0.1", SYNC_RATE, 20);
+	int obs = tn_observer(&d, "watcher", "sync");
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "chat"), port);
+	o.nick = "syncer";
+	o.room = "sync";
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(natter_client_connect(c), 0);
+	for (int i = 1; i <= SYNC_LINES; i++)
+		ck_assert_int_eq(natter_client_sendf(c, "sync %d", i), 0);
+	uint64_t t0 = nt_test_now_ms();
+	ck_assert_int_eq(natter_client_flush(c, 10000), 0);
+	int flushed = (int)(nt_test_now_ms() - t0);
+	ck_assert_int_eq(natter_client_flush_server(c, 20000), 0);
+	int synced = (int)(nt_test_now_ms() - t0);
+	int read_ms = (SYNC_LINES - 20) * 1000 / SYNC_RATE;
+	ck_assert_msg(synced >= read_ms * 8 / 10,
+	              "flush_server returned after %d ms, natterd needs %d "
+	              "to read the lines",
+	              synced, read_ms);
+	ck_assert_uint_eq(natter_client_pending(c), 0);
+	for (int next = 1; next <= SYNC_LINES;) {
+		ssize_t n = tn_obs_line(obs, line, sizeof(line), 1000);
+		ck_assert_msg(n > 0, "observer: line %d not there", next);
+		int seq;
+		if (sscanf(line, "<syncer> sync %d", &seq) != 1)
+			continue;
+		ck_assert_int_eq(seq, next);
+		next++;
+	}
+	while (natter_client_receive(c, line, sizeof(line), 0) >= 0)
+		ck_assert_msg(!strstr(line, "natter-sync"), "%s", line);
+	natter_client_free(c);
+	close(obs);
+	fprintf(stderr,
+	        "flush_server: %d lines to a %d lines/s natterd: flush %d ms, "
+	        "flush_server %d ms\n",
+	        SYNC_LINES, SYNC_RATE, flushed, synced);
+
+	tn_options(&o, "127.0.0.1", nt_daemon_port(&d, "echo"), port);
+	o.service = NATTER_SERVICE_ECHO;
+	c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	for (int i = 1; i <= SYNC_LINES; i++)
+		ck_assert_int_eq(natter_client_sendf(c, "echo %d", i), 0);
+	ck_assert_int_eq(natter_client_flush_server(c, 10000), 0);
+	for (int i = 1; i <= SYNC_LINES; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "echo %d", i);
+		ck_assert_int_gt(
+		    natter_client_receive(c, line, sizeof(line), 0), 0);
+		ck_assert_str_eq(line, want);
+	}
+	ck_assert_int_eq(natter_client_receive(c, line, sizeof(line), 0),
+	                 NATTER_ETIMEDOUT);
+	natter_client_free(c);
+}
+END_TEST
+
 static Suite *natter_e2e_suite(void)
 {
 	Suite *s = suite_create("natter_e2e");
@@ -1051,6 +1437,7 @@ static Suite *natter_e2e_suite(void)
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, test_kill_restart_exactly_once);
 	tcase_add_test(tc, test_restore_nick_taken);
+	tcase_add_test(tc, test_restore_nick_refused);
 	tcase_add_test(tc, test_attempts_reset_and_limit);
 	tcase_add_test(tc, test_pong_timeout_sigstop);
 	tcase_add_test(tc, test_no_fd_leak);
@@ -1073,6 +1460,16 @@ static Suite *natter_e2e_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_old_layout_caller);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("blocking");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_blocking_rule_after);
+	tcase_add_test(tc, test_blocking_rule_during);
+	tcase_add_test(tc, test_close_with_lines_unsent);
+	tcase_add_test(tc, test_run_for);
+	tcase_add_test(tc, test_flush_server);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("event_loop");

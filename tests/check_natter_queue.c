@@ -90,11 +90,47 @@ START_TEST(test_bytes_bound)
 	ck_assert_uint_eq(q.dropped, 2);
 	wire(&q, true, out, sizeof(out));
 	ck_assert_str_eq(out, "ijklmn\r\n");
-	/* larger than the whole bound: refused, nothing dropped for it */
-	push(&q, "0123456789ab", NATTER_EFULL);
+	/* larger than the whole bound: too long, not full; nothing is
+	 * dropped for it */
+	push(&q, "0123456789ab", NATTER_ETOOLONG);
 	ck_assert_uint_eq(q.dropped, 2);
 	ck_assert_uint_eq(q.lines, 1);
 	natter__queue_clear(&q);
+
+	natter__queue_init(&q, 100, 12, NATTER_OVERFLOW_FAIL, false);
+	push(&q, "0123456789", 0);                /* 12: the whole bound */
+	push(&q, "0123456789a", NATTER_ETOOLONG); /* 13 */
+	push(&q, "", NATTER_EFULL);               /* 2 would fit later */
+	natter__queue_clear(&q);
+}
+END_TEST
+
+/*
+ * Through natter_client_send(): queue_bytes counts each line's CRLF (and
+ * for chat each 0xFF twice); a line that could never fit the queue is
+ * NATTER_ETOOLONG even when max_line allows it, one that does not fit
+ * now NATTER_EFULL.
+ */
+START_TEST(test_send_larger_than_queue)
+{
+	struct natter_options o;
+
+	natter_options_init(&o);
+	o.host = "127.0.0.1";
+	o.queue_bytes = 10;
+	natter_client *c = natter_client_new(&o, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(natter_client_send(c, "12345678", 8), 0); /* 10 */
+	ck_assert_int_eq(natter_client_send(c, "", 0), NATTER_EFULL);
+	ck_assert_int_eq(natter_client_send(c, "123456789", 9),
+	                 NATTER_ETOOLONG); /* 11 */
+	ck_assert_int_eq(natter_client_send(c,
+	                                    "1234\xff"
+	                                    "678",
+	                                    8),
+	                 NATTER_ETOOLONG); /* 11 with IAC IAC */
+	ck_assert_uint_eq(natter_client_pending(c), 1);
+	natter_client_free(c);
 }
 END_TEST
 
@@ -196,8 +232,9 @@ START_TEST(test_telnet_iac_escaped)
 	ck_assert_str_eq(out, "a\xff\xff\xf4"
 	                      "b\r\n\xff\xff\xfa"
 	                      "\r\n");
-	/* 12 bytes as given, 13 on the wire: never fits, nothing dropped */
-	push(&q, "012345678\xff", NATTER_EFULL);
+	/* 12 bytes as given, 13 on the wire: never fits (too long, not
+	 * full), nothing dropped */
+	push(&q, "012345678\xff", NATTER_ETOOLONG);
 	ck_assert_uint_eq(q.dropped, 0);
 	ck_assert_uint_eq(q.lines, 2);
 	/* a rewound line goes out escaped once, not twice */
@@ -254,6 +291,7 @@ static Suite *natter_queue_suite(void)
 	tcase_add_test(tc, test_lines_bound_fail);
 	tcase_add_test(tc, test_lines_bound_drop_oldest);
 	tcase_add_test(tc, test_bytes_bound);
+	tcase_add_test(tc, test_send_larger_than_queue);
 	tcase_add_test(tc, test_ctl_lines);
 	tcase_add_test(tc, test_rewind_exactly_once);
 	tcase_add_test(tc, test_iov_limits);

@@ -13,7 +13,9 @@ fi
 # the header's functions must all be there
 for f in natter_client_new natter_client_free natter_client_send \
 	natter_client_process natter_parse_line natter_strerror \
-	natter_options_init_size natter_options_error; do
+	natter_options_init_size natter_options_error \
+	natter_client_run_for natter_client_flush_server \
+	natter_client_current_nick; do
 	nm -D --defined-only "$so" | grep -q " $f\$" || { echo "missing $f"; exit 1; }
 done
 # natter_options_init() is inline in natter.h, so that the size it records
