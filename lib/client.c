@@ -170,9 +170,14 @@ static int check_options(const struct natter_options *o, char *msg, size_t size)
 		snprintf(msg, size, "host: empty");
 		return NATTER_EINVAL;
 	}
+	if (o->port && !*o->port) {
+		snprintf(msg, size, "port: empty");
+		return NATTER_EINVAL;
+	}
 	if (o->port && !natter__port_valid(o->port)) {
 		snprintf(msg, size,
-		         "port: \"%.16s\" is not a number in 1..65535", o->port);
+		         "port: \"%.16s\" is not a number in 1..65535",
+		         o->port);
 		return NATTER_EINVAL;
 	}
 	if (check_addresses(o->addresses, msg, size) < 0)

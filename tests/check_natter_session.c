@@ -231,6 +231,8 @@ START_TEST(test_options)
 	        o.unix_path = "/tmp/x.sock");
 	REFUSED("host: empty", o.host = "");
 	REFUSED("port: empty", o.port = "");
+	REFUSED("port: \"99999\" is not a number in 1..65535",
+	        o.port = "99999");
 	REFUSED("unix_path: empty or longer than 107 bytes",
 	        (o.host = NULL, o.unix_path = ""));
 	REFUSED("addresses: \"localhost\" is not a numeric address",
