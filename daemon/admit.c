@@ -124,7 +124,12 @@ static void admit_hand_over(struct nt_admit *a, struct nt_worker *self, int fd,
 {
 	struct nt_worker *w = admit_pick(a, self);
 	atomic_fetch_add_explicit(&w->load, 1, memory_order_relaxed);
-	if (w == self) {
+	/*
+	 * Kept at once only when nothing waits in the queue: what was posted
+	 * before this client connected is all there by now, and is handled
+	 * first (a room's line sent before the client came must not reach it).
+	 */
+	if (w == self && !nt_worker_has_posts(self)) {
 		nt_worker_take(w, fd, lc, cfg, peer, NULL);
 		return;
 	}

@@ -93,6 +93,14 @@ fail:
 	return rc;
 }
 
+bool nt_worker_has_posts(struct nt_worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	bool any = w->queue_head != NULL;
+	pthread_mutex_unlock(&w->lock);
+	return any;
+}
+
 void nt_worker_post(struct nt_worker *w, struct nt_msg *m)
 {
 	bool was_empty;

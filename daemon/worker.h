@@ -229,6 +229,13 @@ int nt_worker_watch_set(struct nt_worker *w, struct nt_watch *wt,
                         uint32_t events);
 
 /* --- for admission and conn.c, on the worker's own thread --- */
+/*
+ * Whether messages wait in w's queue. A connection w accepts itself waits
+ * behind them (admission posts it to w), so that whatever was posted to w
+ * before the client connected (a room's line, a join) is handled before
+ * the client is in a room.
+ */
+bool nt_worker_has_posts(struct nt_worker *w);
 /* serve fd (an admitted connection, counted in w->load) */
 void nt_worker_take(struct nt_worker *w, int fd,
                     const struct nt_listener_conf *lc,
