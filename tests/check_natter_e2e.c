@@ -295,16 +295,22 @@ struct taken {
 	char nick[64];
 };
 
-static const char *offer_alice2(natter_client *c, const char *nick, void *data)
+/* a nick_taken call: counted, and the nick that was refused kept */
+static void taken_note(void *data, const char *nick)
 {
 	struct tn_rec *r = data;
 	struct taken *t = r->user;
 
-	(void)c;
 	pthread_mutex_lock(&r->lock);
 	t->calls++;
 	snprintf(t->nick, sizeof(t->nick), "%s", nick);
 	pthread_mutex_unlock(&r->lock);
+}
+
+static const char *offer_alice2(natter_client *c, const char *nick, void *data)
+{
+	(void)c;
+	taken_note(data, nick);
 	return "alice2";
 }
 
@@ -1043,14 +1049,8 @@ END_TEST
 
 static const char *offer_shorty(natter_client *c, const char *nick, void *data)
 {
-	struct tn_rec *r = data;
-	struct taken *t = r->user;
-
 	(void)c;
-	pthread_mutex_lock(&r->lock);
-	t->calls++;
-	snprintf(t->nick, sizeof(t->nick), "%s", nick);
-	pthread_mutex_unlock(&r->lock);
+	taken_note(data, nick);
 	return "shorty";
 }
 
